@@ -1,0 +1,419 @@
+/**
+ * Decoding an OpenAI-compatible SSE chat stream (`Response` body → {@link ChatDelta}s), and
+ * {@link ChatStream}, the object `client.stream()` returns.
+ *
+ * @module
+ */
+import { createParser, type EventSourceMessage } from "eventsource-parser";
+import type { ChatDelta, ChatResult, FinishReason, ToolCallDelta, Usage } from "./chat.ts";
+import { toUsage } from "./chat.ts";
+import {
+  APIError,
+  InvalidResponseError,
+  ResponseTooLargeError,
+  StreamError,
+  TimeoutError,
+} from "./errors.ts";
+import { ToolCallAccumulator, toToolCallDeltas } from "./_tool_call_accumulator.ts";
+
+/** Limits and context for {@link decodeChatStream}. */
+export interface DecodeChatStreamOptions {
+  /** Aborts the read; the generator then throws `signal.reason`. */
+  signal?: AbortSignal;
+  /**
+   * Longest silence between two body reads before a {@link TimeoutError} (`phase: "idle"`).
+   * `0` or `Infinity` disables it.
+   * @default 120_000
+   */
+  idleTimeoutMs?: number;
+  /**
+   * Stop with {@link ResponseTooLargeError} past this many body bytes.
+   * @default Infinity
+   */
+  maxResponseBytes?: number;
+  /**
+   * Stop with {@link ResponseTooLargeError} past this many characters of text + reasoning.
+   * @default Infinity
+   */
+  maxResponseChars?: number;
+  /** Used in error messages, e.g. `"POST http://localhost:1234/v1/chat/completions"`. */
+  label?: string;
+}
+
+/** Accumulated state of one decoded stream; read it once the generator has finished. */
+export interface ChatStreamState {
+  /** Text pieces in order (join once at the end: no quadratic concatenation). */
+  textParts: string[];
+  /** Reasoning pieces in order. */
+  reasoningParts: string[];
+  /** Last non-null finish reason seen. */
+  finishReason: FinishReason | null;
+  /** Usage, from whichever chunk carried it (usually the last, with `choices: []`). */
+  usage: Usage | undefined;
+  /** Model name the server reported. */
+  model: string | undefined;
+  /** Native tool-call fragments merged by index. */
+  toolCalls: ToolCallAccumulator;
+}
+
+/** Creates an empty {@link ChatStreamState}. */
+export function createChatStreamState(): ChatStreamState {
+  return {
+    textParts: [],
+    reasoningParts: [],
+    finishReason: null,
+    usage: undefined,
+    model: undefined,
+    toolCalls: new ToolCallAccumulator(),
+  };
+}
+
+/** Turns a finished {@link ChatStreamState} into a {@link ChatResult}. */
+export function chatStreamResult(state: ChatStreamState): ChatResult {
+  const result: ChatResult = {
+    text: state.textParts.join(""),
+    reasoning: state.reasoningParts.join(""),
+    finishReason: state.finishReason,
+  };
+  if (state.usage) result.usage = state.usage;
+  if (state.model) result.model = state.model;
+  if (state.toolCalls.size) result.toolCalls = state.toolCalls.result();
+  return result;
+}
+
+/**
+ * Decodes an OpenAI-compatible SSE body into deltas, as the bytes arrive.
+ *
+ * One read loop does everything (`TextDecoder` in streaming mode → eventsource-parser's
+ * `createParser` → `JSON.parse`): stream stages cost per event, and the benchmarks show this
+ * loop beating a `TextDecoderStream` → `EventSourceParserStream` pipeline. Byte splits
+ * anywhere (inside a multi-byte character, inside `data:`, inside `\r\n`) are handled by the
+ * streaming decoder and the parser. Reads use `getReader()`, so Safari works too.
+ *
+ * Ends normally only at `data: [DONE]`. A body that ends without it is a
+ * {@link StreamError} carrying the partial text, even when a finish reason was seen, so an
+ * answer is never silently short. `data: {"error": …}` (or an `event: error`) becomes an
+ * {@link APIError}; a `data:` line that is not JSON an {@link InvalidResponseError}.
+ *
+ * @param body The response body.
+ * @param state Receives text, reasoning, finish reason, usage and tool calls as they arrive.
+ * @param options Signal, idle timeout and size limits.
+ * @returns An async generator of non-empty deltas.
+ *
+ * @example Decode a Response from any OpenAI-compatible server
+ * ```ts
+ * import { chatStreamResult, createChatStreamState, decodeChatStream } from "@ai-agent/orchestrator";
+ * const res = await fetch("http://localhost:1234/v1/chat/completions", {
+ *   method: "POST",
+ *   headers: { "content-type": "application/json" },
+ *   body: JSON.stringify({ model: "qwen3-4b", stream: true, messages: [{ role: "user", content: "hi" }] }),
+ * });
+ * const state = createChatStreamState();
+ * for await (const delta of decodeChatStream(res.body!, state)) console.log(delta.text);
+ * console.log(chatStreamResult(state).finishReason);
+ * ```
+ */
+export async function* decodeChatStream(
+  body: ReadableStream<Uint8Array>,
+  state: ChatStreamState,
+  options: DecodeChatStreamOptions = {},
+): AsyncGenerator<ChatDelta, void, undefined> {
+  const { signal, label = "stream" } = options;
+  const idleTimeoutMs = options.idleTimeoutMs ?? 120_000;
+  const maxBytes = options.maxResponseBytes ?? Infinity;
+  const maxChars = options.maxResponseChars ?? Infinity;
+
+  const reader = body.getReader();
+  const decoder = new TextDecoder();
+  // Deltas parsed from the current network read; yielded before the next read so that
+  // delivery is as real-time as the bytes themselves.
+  let pending: ChatDelta[] = [];
+  let failure: Error | undefined;
+  let done = false;
+  let chars = 0;
+  let bytes = 0;
+
+  const partial = () => state.textParts.join("");
+
+  const onEvent = (event: EventSourceMessage) => {
+    if (done || failure) return;
+    const data = event.data;
+    if (data === "[DONE]") {
+      done = true;
+      return;
+    }
+    let json: Record<string, unknown>;
+    try {
+      json = JSON.parse(data);
+    } catch (cause) {
+      failure = new InvalidResponseError(
+        `${label}: server sent a data line that is not JSON: ${truncate(data)}`,
+        partial(),
+        { cause },
+      );
+      return;
+    }
+    if (event.event === "error" || (json !== null && typeof json === "object" && "error" in json)) {
+      failure = errorEvent(json, label, partial());
+      return;
+    }
+    if (json === null || typeof json !== "object") {
+      failure = new InvalidResponseError(
+        `${label}: server sent a data line that is not a chat chunk: ${truncate(data)}`,
+        partial(),
+      );
+      return;
+    }
+    if (json.usage) state.usage = toUsage(json.usage as Parameters<typeof toUsage>[0]);
+    if (typeof json.model === "string") state.model = json.model;
+    const choices = json.choices;
+    // `choices: []` is the usage chunk; anything without choices carries no text.
+    if (!Array.isArray(choices) || choices.length === 0) return;
+    const choice = choices[0] as {
+      delta?: Record<string, unknown> | null;
+      finish_reason?: unknown;
+    };
+    if (typeof choice.finish_reason === "string") state.finishReason = choice.finish_reason;
+    const delta = choice.delta;
+    if (!delta) return;
+    const text = typeof delta.content === "string" ? delta.content : "";
+    const reasoning = typeof delta.reasoning_content === "string"
+      ? delta.reasoning_content
+      : typeof delta.reasoning === "string"
+      ? delta.reasoning
+      : "";
+    let toolCalls: ToolCallDelta[] | undefined;
+    if (delta.tool_calls) {
+      toolCalls = toToolCallDeltas(delta.tool_calls);
+      if (toolCalls) state.toolCalls.add(toolCalls);
+    }
+    if (text === "" && reasoning === "" && !toolCalls) return; // role-only / finish chunk
+    if (text !== "") state.textParts.push(text);
+    if (reasoning !== "") state.reasoningParts.push(reasoning);
+    chars += text.length + reasoning.length;
+    if (chars > maxChars) {
+      failure = new ResponseTooLargeError(
+        `${label}: response exceeded maxResponseChars (${maxChars}); reading stopped`,
+        { limit: maxChars, unit: "chars", partialText: partial() },
+      );
+      return;
+    }
+    pending.push(toolCalls ? { text, reasoning, toolCalls } : { text, reasoning });
+  };
+
+  const parser = createParser({
+    onEvent,
+    // eventsource-parser caps what it buffers for one line/event; past it, the stream is
+    // not SSE we can trust (a runaway line), so fail instead of growing without bound.
+    maxBufferSize: Number.isFinite(maxBytes) ? maxBytes : 64 * 1024 * 1024,
+    onError: (err) => {
+      if (!failure) {
+        failure = err.type === "max-buffer-size-exceeded"
+          ? new ResponseTooLargeError(
+            `${label}: one SSE event exceeded ${maxBytes} bytes; reading stopped`,
+            { limit: maxBytes, unit: "bytes", partialText: partial() },
+          )
+          : new InvalidResponseError(`${label}: malformed SSE: ${err.message}`, partial(), {
+            cause: err,
+          });
+      }
+    },
+  });
+
+  // Idle watchdog: one timer re-armed lazily instead of a timer per read.
+  let lastRead = Date.now();
+  let idleFailure: TimeoutError | undefined;
+  let idleTimer: ReturnType<typeof setTimeout> | undefined;
+  const idleEnabled = idleTimeoutMs > 0 && Number.isFinite(idleTimeoutMs);
+  const armIdle = (ms: number) => {
+    idleTimer = setTimeout(() => {
+      const silent = Date.now() - lastRead;
+      if (silent < idleTimeoutMs) return armIdle(idleTimeoutMs - silent);
+      idleFailure = new TimeoutError(
+        `${label}: no data for ${idleTimeoutMs} ms (idleTimeoutMs); the stream stalled`,
+        { phase: "idle", timeoutMs: idleTimeoutMs, partialText: partial() },
+      );
+      reader.cancel(idleFailure).catch(() => {});
+    }, ms);
+  };
+  if (idleEnabled) armIdle(idleTimeoutMs);
+
+  const onAbort = () => {
+    reader.cancel(signal!.reason).catch(() => {});
+  };
+  signal?.addEventListener("abort", onAbort, { once: true });
+
+  let finished = false;
+  try {
+    signal?.throwIfAborted();
+    while (true) {
+      let result: ReadableStreamReadResult<Uint8Array>;
+      try {
+        result = await reader.read();
+      } catch (cause) {
+        if (signal?.aborted) throw signal.reason;
+        if (idleFailure) throw idleFailure;
+        throw new StreamError(
+          `${label}: connection lost after ${bytes} bytes: ${errorMessage(cause)}`,
+          partial(),
+          { cause },
+        );
+      }
+      if (signal?.aborted) throw signal.reason;
+      if (idleFailure) throw idleFailure;
+      if (result.done) break;
+      lastRead = Date.now();
+      bytes += result.value.byteLength;
+      if (bytes > maxBytes) {
+        throw new ResponseTooLargeError(
+          `${label}: response exceeded maxResponseBytes (${maxBytes}); reading stopped`,
+          { limit: maxBytes, unit: "bytes", partialText: partial() },
+        );
+      }
+      parser.feed(decoder.decode(result.value, { stream: true }));
+      if (pending.length) {
+        const batch = pending;
+        pending = [];
+        for (let i = 0; i < batch.length; i++) yield batch[i]!;
+      }
+      if (failure) throw failure;
+      if (done) break;
+    }
+    if (!done) {
+      // Flush a final event that lacked its blank line, then judge.
+      parser.feed(decoder.decode() + "\n\n");
+      for (const d of pending) yield d;
+      pending = [];
+      if (failure) throw failure;
+    }
+    if (!done) {
+      const seen = state.finishReason
+        ? ` (finish_reason "${state.finishReason}" was seen, but no [DONE])`
+        : " without a finish reason or [DONE]";
+      throw new StreamError(`${label}: stream ended early${seen}`, partial());
+    }
+    finished = true;
+  } finally {
+    if (idleTimer !== undefined) clearTimeout(idleTimer);
+    signal?.removeEventListener("abort", onAbort);
+    // Early exit (break, error, [DONE] with the body still open): release the connection.
+    if (!finished || done) reader.cancel().catch(() => {});
+    reader.releaseLock?.();
+  }
+}
+
+function errorEvent(json: unknown, label: string, partialText: string): APIError {
+  const err = (json as { error?: unknown } | null)?.error ?? json;
+  const { message, code } = describeServerError(err);
+  return new APIError(`${label}: server sent an error mid-stream: ${message}`, {
+    serverMessage: message,
+    code,
+    body: json,
+    partialText,
+  });
+}
+
+/** Reads `message` and `code`/`type` out of either error shape servers send. */
+export function describeServerError(err: unknown): { message: string; code?: string } {
+  if (typeof err === "string") return { message: err };
+  if (err && typeof err === "object") {
+    const e = err as { message?: unknown; code?: unknown; type?: unknown };
+    const message = typeof e.message === "string" ? e.message : JSON.stringify(err);
+    const code = typeof e.code === "string"
+      ? e.code
+      : typeof e.type === "string"
+      ? e.type
+      : typeof e.code === "number"
+      ? String(e.code)
+      : undefined;
+    return code === undefined ? { message } : { message, code };
+  }
+  return { message: String(err) };
+}
+
+function truncate(s: string, max = 200): string {
+  return s.length > max ? `${s.slice(0, max)}…` : s;
+}
+
+function errorMessage(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
+
+/**
+ * What `client.stream()` returns: an async iterable of {@link ChatDelta}s, delivered as SSE
+ * events arrive, plus {@link ChatStream.finalResult} for the whole result. The request starts
+ * when you begin iterating (or call `finalResult()`). Breaking out of `for await` cancels the
+ * request. It can be iterated once.
+ *
+ * @example Print tokens as they arrive, then the usage
+ * ```ts
+ * import { LMStudioClient } from "@ai-agent/orchestrator";
+ * const stream = new LMStudioClient().stream({ messages: [{ role: "user", content: "Hi!" }] });
+ * for await (const delta of stream) console.log(delta.text);
+ * const { finishReason, usage } = await stream.finalResult();
+ * ```
+ */
+export class ChatStream implements AsyncIterable<ChatDelta> {
+  #source: () => AsyncGenerator<ChatDelta, void, undefined>;
+  #state: ChatStreamState;
+  #iterator: AsyncGenerator<ChatDelta, void, undefined> | undefined;
+  #result: ChatResult | undefined;
+  #error: { error: unknown } | undefined;
+
+  /**
+   * @param source Starts the request and yields deltas, filling `state`.
+   * @param state Filled while iterating.
+   */
+  constructor(
+    source: (state: ChatStreamState) => AsyncGenerator<ChatDelta, void, undefined>,
+    state: ChatStreamState = createChatStreamState(),
+  ) {
+    this.#state = state;
+    this.#source = () => source(state);
+  }
+
+  /** Iterates the deltas. A second iteration throws: a stream is read once. */
+  [Symbol.asyncIterator](): AsyncGenerator<ChatDelta, void, undefined> {
+    if (this.#iterator) throw new TypeError("ChatStream can only be iterated once");
+    const inner = this.#source();
+    const self = this;
+    this.#iterator = (async function* () {
+      try {
+        yield* inner;
+      } catch (error) {
+        self.#error = { error };
+        throw error;
+      }
+      self.#result = chatStreamResult(self.#state);
+    })();
+    return this.#iterator;
+  }
+
+  /**
+   * The whole completion. Reads whatever has not been read yet; rejects with the stream's
+   * error if it failed.
+   */
+  async finalResult(): Promise<ChatResult> {
+    if (this.#result) return this.#result;
+    const it = this.#iterator ?? this[Symbol.asyncIterator]();
+    while (!(await it.next()).done) { /* drain */ }
+    if (this.#error) throw this.#error.error;
+    if (!this.#result) throw new TypeError("ChatStream was cancelled before it finished");
+    return this.#result;
+  }
+
+  /** The stream as a web `ReadableStream` (cancelling it cancels the request). */
+  toReadableStream(): ReadableStream<ChatDelta> {
+    const it = this[Symbol.asyncIterator]();
+    return new ReadableStream<ChatDelta>({
+      async pull(controller) {
+        const { value, done } = await it.next();
+        if (done) controller.close();
+        else controller.enqueue(value);
+      },
+      async cancel() {
+        await it.return();
+      },
+    });
+  }
+}
