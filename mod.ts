@@ -1,0 +1,91 @@
+/**
+ * `@ai-agent/orchestrator`: a tool-calling agent for local models served by LM Studio (or
+ * any OpenAI-compatible server), whose streamed output is a safe, parsed view of the final
+ * answer. Web standards only: the same module runs on Deno, Bun, Node, edge workers and
+ * browsers.
+ *
+ * @example Stream an agent's answer
+ * ```ts
+ * import { Agent, defineTool, LMStudioClient } from "@ai-agent/orchestrator";
+ * import * as z from "zod";
+ *
+ * const add = defineTool({
+ *   name: "add",
+ *   description: "Add two numbers",
+ *   parameters: z.object({ a: z.number(), b: z.number() }),
+ *   execute: ({ a, b }) => a + b,
+ * });
+ * const agent = new Agent({ client: new LMStudioClient(), tools: [add], maxSteps: 10 });
+ *
+ * for await (const chunk of agent.stream("What is 2 + 3?")) {
+ *   console.log(chunk.text);
+ * }
+ * ```
+ *
+ * @module
+ */
+export { Agent, type AgentOptions, type RunOptions } from "./src/agent.ts";
+export { AgentStream } from "./src/agent_stream.ts";
+export type { AgentEvent, AgentResult, StopReason, StreamChunk } from "./src/agent_types.ts";
+export {
+  type CallOptions,
+  DEFAULT_BASE_URL,
+  LMStudioClient,
+  type LMStudioClientOptions,
+  type RetryInfo,
+} from "./src/client.ts";
+export type {
+  ChatDelta,
+  ChatMessage,
+  ChatParams,
+  ChatRequest,
+  ChatResult,
+  FinishReason,
+  ResponseFormat,
+  ToolCall,
+  ToolCallDelta,
+  ToolSpec,
+  Usage,
+} from "./src/chat.ts";
+export {
+  ChatStream,
+  chatStreamResult,
+  type ChatStreamState,
+  createChatStreamState,
+  decodeChatStream,
+  type DecodeChatStreamOptions,
+} from "./src/chat_stream.ts";
+export {
+  APIError,
+  ConnectionError,
+  InvalidResponseError,
+  LiveStreamError,
+  LMStudioError,
+  ProtocolError,
+  ResponseTooLargeError,
+  StreamError,
+  TimeoutError,
+} from "./src/errors.ts";
+export {
+  type AnyTool,
+  defineTool,
+  type Tool,
+  type ToolContext,
+  type ToolOutcome,
+} from "./src/tools.ts";
+export {
+  buildResponseFormat,
+  buildSystemPrompt,
+  type Envelope,
+  MAX_STEPS_FALLBACK_TEXT,
+  parseEnvelope,
+  type ParseResult,
+} from "./src/protocol.ts";
+export { toNativeTools } from "./src/native_protocol.ts";
+export {
+  type Chunking,
+  type SliceOptions,
+  SliceStream,
+  sliceText,
+  TextSlicer,
+} from "./src/slice_stream.ts";

@@ -1,0 +1,77 @@
+// The whole test suite: the same test files on Deno, Bun and Node 24, then the static checks
+// (deno fmt --check, deno lint, deno check, deno doc --lint, deno publish --dry-run).
+// Installs what it needs first (scripts/setup.mjs). Exits non-zero if anything fails.
+//
+//   npm test                       everything
+//   npm test -- --only=node        one runtime, no static checks
+//   npm test -- tests/agent_test.ts   some files
+import { spawn } from "node:child_process";
+import { readdirSync } from "node:fs";
+import { root, setup, versions } from "./setup.mjs";
+
+const args = process.argv.slice(2);
+const only = args.find((a) => a.startsWith("--only="))?.slice(7);
+const files = args.filter((a) => !a.startsWith("--"));
+const testFiles = files.length ? files : readdirSync(`${root}/tests`)
+  .filter((f) => f.endsWith("_test.ts"))
+  .sort()
+  .map((f) => `tests/${f}`);
+
+const rt = setup();
+const env = { ...process.env, NO_COLOR: "1", FORCE_COLOR: "0" };
+
+/** Runs a command, echoing its output; resolves with its exit code and output. */
+function exec(label, cmd, cmdArgs) {
+  console.log(`\n=== ${label}: ${[cmd.split("/").pop(), ...cmdArgs].join(" ")}`);
+  return new Promise((resolve) => {
+    const child = spawn(cmd, cmdArgs, { cwd: root, env, stdio: ["ignore", "pipe", "pipe"] });
+    let out = "";
+    child.stdout.on("data", (d) => (out += d, process.stdout.write(d)));
+    child.stderr.on("data", (d) => (out += d, process.stderr.write(d)));
+    child.on("close", (code, signal) => resolve({ code: code ?? (signal ? 1 : 0), out }));
+  });
+}
+
+// Pass/fail counts from each runner's own summary.
+const counters = {
+  deno: (o) => [/(\d+) passed/.exec(o)?.[1], /(\d+) failed/.exec(o)?.[1]],
+  bun: (o) => [/^\s*(\d+) pass$/m.exec(o)?.[1], /^\s*(\d+) fail$/m.exec(o)?.[1]],
+  node: (o) => [/^ℹ pass (\d+)$/m.exec(o)?.[1], /^ℹ fail (\d+)$/m.exec(o)?.[1]],
+};
+
+const suites = [
+  ["deno", rt.deno, ["test", "-A", "--no-check", ...testFiles]],
+  ["bun", rt.bun, ["test", "--timeout", "60000", ...testFiles.map((f) => `./${f}`)]],
+  ["node", rt.node, ["--test", "--test-concurrency=2", ...testFiles]],
+].filter(([name]) => !only || only === name);
+
+const checks = only || files.length ? [] : [
+  ["fmt", rt.deno, ["fmt", "--check"]],
+  ["lint", rt.deno, ["lint"]],
+  ["check", rt.deno, ["check", "mod.ts", "testing.ts", "src/", "tests/", "examples/", "bench/"]],
+  ["doc", rt.deno, ["doc", "--lint", "mod.ts", "testing.ts"]],
+  ["publish", rt.deno, ["publish", "--dry-run", "--allow-dirty"]],
+];
+
+const v = versions();
+console.log(`runtimes: ${v.deno} | ${v.bun} | ${v.node}`);
+const summary = [];
+let passed = 0;
+let failed = 0;
+for (const [name, cmd, cmdArgs] of suites) {
+  const { code, out } = await exec(`tests on ${name}`, cmd, cmdArgs);
+  const [p, f] = counters[name](out).map((x) => Number(x ?? 0));
+  passed += p;
+  failed += f;
+  const ok = code === 0 && p > 0;
+  if (!ok && f === 0) failed += 1; // the runner failed without counting a test failure
+  summary.push(`${ok ? "ok  " : "FAIL"} ${name}: ${p} passed, ${f} failed`);
+}
+for (const [name, cmd, cmdArgs] of checks) {
+  const { code } = await exec(name, cmd, cmdArgs);
+  if (code !== 0) failed += 1;
+  summary.push(`${code === 0 ? "ok  " : "FAIL"} deno ${name}`);
+}
+console.log(`\n${summary.join("\n")}`);
+console.log(`${passed} passed, ${failed} failed`);
+process.exit(failed === 0 && passed > 0 ? 0 : 1);

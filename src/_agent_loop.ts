@@ -1,0 +1,497 @@
+// The agent's step loop, as one async generator: call the model, buffer and validate its
+// whole reply, then run a tool or emit the final answer as chunks. Yields StreamChunks and
+// returns the AgentResult.
+//
+// Invariants (README "Streaming contract"):
+// - tools run only after the whole reply is buffered and parsed, never on finish "length";
+// - a violation gets one corrective retry per step; a second is a ProtocolError;
+// - the last yielded chunk, and only it, has isFinal: true;
+// - in live mode, text already yielded can never be taken back: any later failure of that
+//   reply ends the run with LiveStreamError.
+import type { ChatMessage, ChatParams, ChatResult, ResponseFormat, ToolCall, Usage } from "./chat.ts";
+import { addUsage } from "./chat.ts";
+import type { LMStudioClient } from "./client.ts";
+import { APIError, LiveStreamError, ProtocolError } from "./errors.ts";
+import type { AgentEvent, AgentResult, StopReason, StreamChunk } from "./agent_types.ts";
+import {
+  buildResponseFormat,
+  correctionMessage,
+  type Envelope,
+  MAX_STEPS_FALLBACK_TEXT,
+  maxStepsMessage,
+  parseEnvelope,
+  toolResultMessage,
+} from "./protocol.ts";
+import { nativeCorrectionMessage, nativeMaxStepsMessage, nativeToolMessage, toNativeTools } from "./native_protocol.ts";
+import { type AnyTool, runTool, type ToolOutcome } from "./tools.ts";
+import { type Chunking, sliceText, TextSlicer } from "./slice_stream.ts";
+import { LiveFinalExtractor } from "./_live_final.ts";
+
+/** Everything the loop needs, fixed per agent. */
+export interface LoopConfig {
+  client: LMStudioClient;
+  tools: readonly AnyTool[];
+  registry: ReadonlyMap<string, AnyTool>;
+  systemPrompt: string;
+  protocol: "envelope" | "native";
+  responseFormat: boolean;
+  params: ChatParams;
+  maxSteps: number;
+  modelCall: "stream" | "generate";
+  maxToolResultChars: number;
+  chunking: Chunking;
+  chunkDelayMs: number;
+  delay: (ms: number, signal: AbortSignal) => Promise<void>;
+}
+
+/** Per-run settings. */
+export interface LoopRun {
+  prompt: string;
+  history: ChatMessage[];
+  signal: AbortSignal;
+  /** Slice the answer into chunks (stream) or yield it whole (run). */
+  chunked: boolean;
+  live: boolean;
+  emit: (event: AgentEvent) => void;
+}
+
+interface Reply extends ChatResult {
+  /** Live mode: text already yielded to the user, in order. */
+  delivered: string[];
+  /** Live mode: the slices produced but not yet yielded (the last is held for isFinal). */
+  held: string[];
+  /** Live mode: the slicer, for flushing the tail once the reply is validated. */
+  slicer?: TextSlicer;
+}
+
+type Decision =
+  | { kind: "final"; content: string }
+  | { kind: "tools"; calls: { id: string; name: string; args: unknown; argsError?: string }[] }
+  | { kind: "violation"; reason: string };
+
+const ZERO_USAGE: Usage = { promptTokens: 0, completionTokens: 0, totalTokens: 0 };
+
+/** Runs one agent conversation. */
+export async function* agentLoop(
+  cfg: LoopConfig,
+  run: LoopRun,
+): AsyncGenerator<StreamChunk, AgentResult, undefined> {
+  const { signal, emit } = run;
+  const history: ChatMessage[] = [...run.history, { role: "user", content: run.prompt }];
+  let usage: Usage = ZERO_USAGE;
+  const native = cfg.protocol === "native";
+
+  const finish = async function* (
+    content: string,
+    step: number,
+    stopReason: StopReason,
+    reply: Reply | undefined,
+  ): AsyncGenerator<StreamChunk, AgentResult, undefined> {
+    yield* emitFinal(cfg, run, content, step, reply);
+    const result: AgentResult = {
+      text: content,
+      steps: Math.min(step, cfg.maxSteps),
+      stopReason,
+      usage,
+      messages: history,
+    };
+    emit({ type: "finish", result });
+    return result;
+  };
+
+  for (let step = 1; step <= cfg.maxSteps; step++) {
+    emit({ type: "step_start", step });
+    for (let attempt = 0;; attempt++) {
+      const reply: Reply = yield* callModel(cfg, run, history, step, { fallback: false });
+      usage = addUsage(usage, reply.usage) ?? usage;
+      const decision = decide(reply, native);
+      const delivered = reply.delivered.length > 0;
+
+      if (decision.kind === "violation") {
+        if (delivered) throw liveFailure(reply, decision.reason);
+        if (attempt >= 1) {
+          throw new ProtocolError(
+            `Step ${step}: the model broke the reply protocol twice in a row: ${decision.reason}`,
+            { rawText: reply.text, reason: decision.reason, step },
+          );
+        }
+        emit({ type: "protocol_retry", step, reason: decision.reason, rawText: reply.text });
+        history.push({ role: "assistant", content: clip(reply.text) || "(empty reply)" });
+        history.push({
+          role: "user",
+          content: native
+            ? nativeCorrectionMessage(decision.reason)
+            : correctionMessage(decision.reason, cfg.tools),
+        });
+        continue;
+      }
+      if (decision.kind === "final") {
+        history.push({
+          role: "assistant",
+          content: native ? decision.content : envelopeText({ type: "final", content: decision.content }),
+        });
+        return yield* finish(decision.content, step, "final", reply);
+      }
+      if (delivered) throw liveFailure(reply, "the reply turned out to be a tool call");
+      await runTools(cfg, run, history, step, reply, decision.calls);
+      break;
+    }
+  }
+
+  // Max-steps fallback: one last call, told to answer now without tools.
+  const step = cfg.maxSteps + 1;
+  emit({ type: "max_steps", step });
+  history.push({ role: "user", content: native ? nativeMaxStepsMessage() : maxStepsMessage() });
+  const reply = yield* callModel(cfg, run, history, step, { fallback: true });
+  usage = addUsage(usage, reply.usage) ?? usage;
+  const decision = decide(reply, native);
+  let content = MAX_STEPS_FALLBACK_TEXT;
+  if (decision.kind === "final") content = decision.content;
+  else if (reply.delivered.length) throw liveFailure(reply, describe(decision));
+  history.push({
+    role: "assistant",
+    content: native ? content : envelopeText({ type: "final", content }),
+  });
+  return yield* finish(content, step, "max_steps", decision.kind === "final" ? reply : undefined);
+}
+
+/** Turns a buffered reply into a decision. Tool-level problems are not violations. */
+function decide(reply: ChatResult, native: boolean): Decision {
+  if (reply.finishReason === "length") {
+    return {
+      kind: "violation",
+      reason: "your reply was cut off by the token limit (finish_reason \"length\") before it " +
+        "was complete; reply again, shorter",
+    };
+  }
+  if (native) {
+    if (reply.toolCalls?.length) {
+      return {
+        kind: "tools",
+        calls: reply.toolCalls.map((c) => {
+          try {
+            return { id: c.id, name: c.function.name, args: JSON.parse(c.function.arguments || "{}") };
+          } catch (err) {
+            return {
+              id: c.id,
+              name: c.function.name,
+              args: c.function.arguments,
+              argsError: `arguments are not valid JSON: ${(err as Error).message}`,
+            };
+          }
+        }),
+      };
+    }
+    // Leading whitespace is dropped (live streaming drops it too); the rest is the answer.
+    const visible = stripThink(reply.text).trimStart();
+    if (visible.trim() === "") {
+      return { kind: "violation", reason: "the reply had neither text nor a tool call" };
+    }
+    // A model may still write the JSON envelope as text: understand it.
+    if (visible.startsWith("{") || visible.startsWith("```")) {
+      const parsed = parseEnvelope(reply.text);
+      if (parsed.ok) return fromEnvelope(parsed.envelope);
+    }
+    return { kind: "final", content: visible };
+  }
+  const parsed = parseEnvelope(reply.text);
+  if (!parsed.ok) return { kind: "violation", reason: parsed.reason };
+  return fromEnvelope(parsed.envelope);
+}
+
+function fromEnvelope(envelope: Envelope): Decision {
+  if (envelope.type === "final") return { kind: "final", content: envelope.content };
+  return {
+    kind: "tools",
+    calls: [{ id: "", name: envelope.tool, args: envelope.arguments ?? {} }],
+  };
+}
+
+function describe(decision: Decision): string {
+  return decision.kind === "violation" ? decision.reason : "the reply was not a final answer";
+}
+
+/** One model call (stream or generate), with the response_format fallback and live slicing. */
+async function* callModel(
+  cfg: LoopConfig,
+  run: LoopRun,
+  history: ChatMessage[],
+  step: number,
+  opts: { fallback: boolean },
+): AsyncGenerator<StreamChunk, Reply, undefined> {
+  const native = cfg.protocol === "native";
+  const messages: ChatMessage[] = [{ role: "system", content: cfg.systemPrompt }, ...history];
+  const request: Record<string, unknown> = { ...cfg.params };
+  if (native && cfg.tools.length) {
+    request.tools = toNativeTools(cfg.tools);
+    if (opts.fallback) request.tool_choice = "none";
+  }
+  let format: ResponseFormat | undefined;
+  if (!native && cfg.responseFormat && !cfg.client.responseFormatUnsupported) {
+    format = buildResponseFormat(cfg.tools, { finalOnly: opts.fallback });
+  }
+  const onRetry = (info: { attempt: number; delayMs: number; status?: number; error: APIError | Error }) =>
+    run.emit({ type: "model_retry", step, ...info } as AgentEvent);
+
+  for (;;) {
+    const req = {
+      ...request,
+      ...(format ? { response_format: format } : {}),
+      messages,
+      signal: run.signal,
+    };
+    try {
+      const reply = cfg.modelCall === "generate"
+        ? await generateReply(cfg, req, onRetry)
+        : yield* streamReply(cfg, run, req, step, onRetry);
+      run.emit({
+        type: "model_response",
+        step,
+        text: reply.text,
+        reasoning: reply.reasoning,
+        finishReason: reply.finishReason,
+        ...(reply.usage ? { usage: reply.usage } : {}),
+      });
+      return reply;
+    } catch (err) {
+      if (format && isResponseFormatRejection(err)) {
+        cfg.client.markResponseFormatUnsupported();
+        run.emit({
+          type: "response_format_unsupported",
+          step,
+          message: `The server rejected response_format (${(err as APIError).serverMessage}); ` +
+            "continuing in prompt-only mode for this client.",
+        });
+        format = undefined;
+        continue;
+      }
+      throw err;
+    }
+  }
+}
+
+async function generateReply(
+  cfg: LoopConfig,
+  req: Parameters<LMStudioClient["generate"]>[0],
+  onRetry: NonNullable<Parameters<LMStudioClient["generate"]>[1]>["onRetry"],
+): Promise<Reply> {
+  const result = await cfg.client.generate(req, { onRetry });
+  return { ...result, delivered: [], held: [] };
+}
+
+async function* streamReply(
+  cfg: LoopConfig,
+  run: LoopRun,
+  req: Parameters<LMStudioClient["stream"]>[0],
+  step: number,
+  onRetry: NonNullable<Parameters<LMStudioClient["stream"]>[1]>["onRetry"],
+): AsyncGenerator<StreamChunk, Reply, undefined> {
+  const live = run.live && run.chunked ? new LiveText(cfg.protocol === "native") : undefined;
+  const slicer = live ? new TextSlicer({ chunking: cfg.chunking }) : undefined;
+  const delivered: string[] = [];
+  const held: string[] = [];
+  const stream = cfg.client.stream(req, { onRetry });
+  try {
+    for await (const delta of stream) {
+      run.emit({ type: "model_delta", step, text: delta.text, reasoning: delta.reasoning });
+      if (!live || delta.text === "") continue;
+      const text = live.push(delta.text);
+      if (text === "") continue;
+      held.push(...slicer!.push(text));
+      // Keep the newest slice back: it may turn out to be the last one (isFinal).
+      while (held.length > 1) {
+        if (delivered.length) await cfg.delay(cfg.chunkDelayMs, run.signal);
+        const slice = held.shift()!;
+        delivered.push(slice);
+        yield { text: slice, step, isFinal: false };
+      }
+    }
+    const result = await stream.finalResult();
+    return { ...result, delivered, held, slicer };
+  } catch (err) {
+    if (delivered.length && !run.signal.aborted) {
+      throw new LiveStreamError(
+        `The model's reply failed after ${delivered.join("").length} characters of the final ` +
+          `answer were already streamed: ${(err as Error).message}`,
+        delivered.join(""),
+        { cause: err },
+      );
+    }
+    throw err;
+  }
+}
+
+/** Yields the final answer: whole (run), sliced (stream), or the rest of a live reply. */
+async function* emitFinal(
+  cfg: LoopConfig,
+  run: LoopRun,
+  content: string,
+  step: number,
+  reply: Reply | undefined,
+): AsyncGenerator<StreamChunk, void, undefined> {
+  if (!run.chunked) {
+    const chunk = { text: content, step, isFinal: true };
+    run.emit({ type: "chunk", chunk });
+    yield chunk;
+    return;
+  }
+  let slices: string[];
+  let first = true;
+  if (reply && reply.slicer && (reply.delivered.length || reply.held.length)) {
+    // Live: part of the answer is out already. The rest is held + the slicer's tail, and the
+    // whole must equal the validated content.
+    slices = [...reply.held, ...reply.slicer.flush()];
+    const shown = reply.delivered.join("");
+    if (shown + slices.join("") !== content) {
+      throw new LiveStreamError(
+        "Live streaming emitted text that differs from the validated final answer",
+        shown,
+      );
+    }
+    first = reply.delivered.length === 0;
+  } else {
+    slices = [...sliceText(content, { chunking: cfg.chunking })];
+  }
+  if (slices.length === 0) slices.push(""); // an empty answer is still one final chunk
+  for (let i = 0; i < slices.length; i++) {
+    if (!first) await cfg.delay(cfg.chunkDelayMs, run.signal);
+    first = false;
+    const chunk = { text: slices[i]!, step, isFinal: i === slices.length - 1 };
+    run.emit({ type: "chunk", chunk });
+    yield chunk;
+  }
+}
+
+async function runTools(
+  cfg: LoopConfig,
+  run: LoopRun,
+  history: ChatMessage[],
+  step: number,
+  reply: Reply,
+  calls: Extract<Decision, { kind: "tools" }>["calls"],
+): Promise<void> {
+  const native = cfg.protocol === "native" && (reply.toolCalls?.length ?? 0) > 0;
+  const outcomes = await Promise.all(calls.map(async (call, i) => {
+    const callId = call.id || `step${step}_${i}`;
+    run.emit({ type: "tool_call", step, tool: call.name, arguments: call.args, callId });
+    let outcome: ToolOutcome;
+    if (call.argsError !== undefined) {
+      outcome = {
+        ok: false,
+        tool: call.name,
+        args: call.args,
+        kind: "invalid_arguments",
+        error: call.argsError,
+        durationMs: 0,
+      };
+    } else {
+      outcome = await runTool(cfg.registry, call.name, call.args, {
+        signal: run.signal,
+        step,
+        callId,
+        maxResultChars: cfg.maxToolResultChars,
+      });
+    }
+    if (outcome.ok) {
+      run.emit({
+        type: "tool_result",
+        step,
+        tool: call.name,
+        callId,
+        output: outcome.output,
+        durationMs: outcome.durationMs,
+      });
+    } else {
+      run.emit({
+        type: "tool_error",
+        step,
+        tool: call.name,
+        callId,
+        kind: outcome.kind,
+        error: outcome.error,
+        durationMs: outcome.durationMs,
+      });
+    }
+    return { outcome, callId };
+  }));
+  if (native) {
+    const toolCalls: ToolCall[] = reply.toolCalls!.map((c, i) => ({
+      ...c,
+      id: outcomes[i]!.callId,
+    }));
+    history.push({ role: "assistant", content: reply.text || null, tool_calls: toolCalls });
+    for (const { outcome, callId } of outcomes) history.push(nativeToolMessage(outcome, callId));
+    return;
+  }
+  const call = calls[0]!;
+  history.push({
+    role: "assistant",
+    content: envelopeText({
+      type: "tool_call",
+      tool: call.name,
+      arguments: (call.args ?? {}) as Record<string, unknown>,
+    }),
+  });
+  history.push({ role: "user", content: toolResultMessage(outcomes[0]!.outcome) });
+}
+
+/** Live text of one reply: the envelope's content (JSON-decoded) or, in native mode, plain text. */
+class LiveText {
+  #native: boolean;
+  #mode: "undecided" | "envelope" | "plain" = "undecided";
+  #extractor = new LiveFinalExtractor();
+  #pending: string[] = [];
+
+  constructor(native: boolean) {
+    this.#native = native;
+    if (!native) this.#mode = "envelope";
+  }
+
+  push(delta: string): string {
+    if (this.#mode === "envelope") return this.#extractor.push(delta);
+    if (this.#mode === "plain") return delta;
+    // Native mode: decide from the first visible characters whether the model writes the JSON
+    // envelope (then decode it) or plain text (then stream it as is). Leading <think> blocks
+    // are held until they close.
+    this.#pending.push(delta);
+    const raw = this.#pending.join("");
+    const visible = stripThink(raw);
+    if (/^\s*<think>/.test(raw) && !raw.includes("</think>")) return "";
+    const start = visible.trimStart();
+    if (start === "") return "";
+    if (start.startsWith("{") || start.startsWith("`")) {
+      this.#mode = "envelope";
+      this.#pending = [];
+      return this.#extractor.push(raw);
+    }
+    this.#mode = "plain";
+    this.#pending = [];
+    return start;
+  }
+}
+
+function stripThink(text: string): string {
+  return text.replace(/<think>[\s\S]*?<\/think>/g, "");
+}
+
+function envelopeText(envelope: Envelope): string {
+  return JSON.stringify(envelope);
+}
+
+function clip(text: string, max = 4000): string {
+  return text.length > max ? `${text.slice(0, max)}…` : text;
+}
+
+function liveFailure(reply: Reply, reason: string): LiveStreamError {
+  const shown = reply.delivered.join("");
+  return new LiveStreamError(
+    `The model's reply failed after ${shown.length} characters of the final answer were ` +
+      `already streamed: ${reason}`,
+    shown,
+  );
+}
+
+function isResponseFormatRejection(err: unknown): boolean {
+  return err instanceof APIError && (err.status === 400 || err.status === 422) &&
+    /response_format|json_schema|json schema|grammar|schema/i.test(err.serverMessage);
+}

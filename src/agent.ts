@@ -1,0 +1,311 @@
+/**
+ * {@link Agent}: the buffered tool-calling loop over a JSON reply protocol.
+ *
+ * @module
+ */
+import type { ChatMessage, ChatParams } from "./chat.ts";
+import { LMStudioClient } from "./client.ts";
+import type { AgentEvent, AgentResult, StreamChunk } from "./agent_types.ts";
+import { AgentStream } from "./agent_stream.ts";
+import { agentLoop, type LoopConfig } from "./_agent_loop.ts";
+import { buildSystemPrompt } from "./protocol.ts";
+import { nativeSystemPrompt } from "./native_protocol.ts";
+import { type Chunking, validateChunking } from "./slice_stream.ts";
+import { type AnyTool, createToolRegistry } from "./tools.ts";
+import { abortableDelay } from "./_retry.ts";
+
+/**
+ * Options for {@link Agent}.
+ *
+ * @example
+ * ```ts
+ * import { Agent, LMStudioClient } from "@ai-agent/orchestrator";
+ * const agent = new Agent({
+ *   client: new LMStudioClient({ model: "qwen3-4b" }),
+ *   instructions: "Answer in one sentence.",
+ *   maxSteps: 5,
+ *   chunking: "word",
+ *   params: { temperature: 0.2 },
+ * });
+ * ```
+ */
+export interface AgentOptions {
+  /**
+   * The client that talks to the model.
+   * @default new LMStudioClient()
+   */
+  client?: LMStudioClient;
+  /** Tools the model may call (see `defineTool`). Names must be unique. */
+  tools?: readonly AnyTool[];
+  /** Your own instructions, appended to the protocol's system prompt. */
+  instructions?: string;
+  /**
+   * Model turns allowed before the max-steps fallback (see README).
+   * @default 10
+   */
+  maxSteps?: number;
+  /**
+   * How the model is called. Either way the whole reply is buffered before it is parsed.
+   * @default "stream"
+   */
+  modelCall?: "stream" | "generate";
+  /**
+   * `"envelope"`: the JSON reply protocol (works with every model). `"native"`: OpenAI
+   * `tools` / `tool_calls`, for models trained for native tool calling.
+   * @default "envelope"
+   */
+  protocol?: "envelope" | "native";
+  /**
+   * Send `response_format: {type: "json_schema"}` describing the exact reply envelope, so
+   * grammar-constrained servers cannot emit invalid JSON. Turned off automatically (once per
+   * client) if the server rejects it. Envelope protocol only.
+   * @default true
+   */
+  responseFormat?: boolean;
+  /** Sampling parameters for every model call (temperature, max_tokens, …). */
+  params?: Omit<ChatParams, "response_format" | "tools" | "tool_choice">;
+  /**
+   * How the final answer is cut into chunks in `stream()`.
+   * @default "word"
+   */
+  chunking?: Chunking;
+  /**
+   * Pause between chunks in `stream()`, for paced display.
+   * @default 0
+   */
+  chunkDelayMs?: number;
+  /**
+   * The delay function used for `chunkDelayMs` (inject one in tests).
+   * @default an abortable `setTimeout`
+   */
+  delay?: (ms: number, signal: AbortSignal) => Promise<void>;
+  /**
+   * Stream the final answer while the model is still writing it (see README: "Live mode").
+   * @default false
+   */
+  live?: boolean;
+  /**
+   * Tool results longer than this are truncated (with a note) before going back to the model.
+   * @default 20_000
+   */
+  maxToolResultChars?: number;
+  /** Observes progress of every run. Exceptions thrown here are ignored. */
+  onEvent?: (event: AgentEvent) => void;
+}
+
+/**
+ * Options for one run.
+ *
+ * @example Continue a conversation
+ * ```ts
+ * import { Agent } from "@ai-agent/orchestrator";
+ * const agent = new Agent();
+ * const first = await agent.run("My name is Ada.");
+ * const second = await agent.run("What is my name?", { messages: first.messages });
+ * ```
+ */
+export interface RunOptions {
+  /** Aborts the run: the model request and running tools (their `signal`). */
+  signal?: AbortSignal;
+  /** Earlier conversation (`result.messages` of a previous run) to continue from. */
+  messages?: readonly ChatMessage[];
+  /** Observes this run's progress (in addition to the agent's `onEvent`). */
+  onEvent?: (event: AgentEvent) => void;
+  /** Override the agent's `live` setting for this stream. */
+  live?: boolean;
+}
+
+/**
+ * A tool-calling agent for local models. Each model reply must be one JSON object — a tool
+ * call or a final answer. The agent always buffers the whole reply, validates it, and only
+ * then runs a tool or emits the answer.
+ *
+ * Instances are reusable and safe to run concurrently (each run has its own history).
+ *
+ * @example Tools, a run, and a stream
+ * ```ts
+ * import { Agent, defineTool, LMStudioClient } from "@ai-agent/orchestrator";
+ * import * as z from "zod";
+ *
+ * const add = defineTool({
+ *   name: "add",
+ *   description: "Add two numbers",
+ *   parameters: z.object({ a: z.number(), b: z.number() }),
+ *   execute: ({ a, b }) => a + b,
+ * });
+ * const agent = new Agent({ client: new LMStudioClient(), tools: [add], maxSteps: 10 });
+ *
+ * const result = await agent.run("What is 2 + 3?");
+ * console.log(result.text, result.steps, result.stopReason);
+ *
+ * for await (const chunk of agent.stream("What is 2 + 3?")) console.log(chunk.text);
+ * ```
+ */
+export class Agent {
+  #config: LoopConfig;
+  #live: boolean;
+  #onEvent: ((event: AgentEvent) => void) | undefined;
+
+  /**
+   * @param options See {@link AgentOptions}.
+   * @throws {TypeError} for duplicate or invalid tools, a bad client, or bad chunking.
+   * @throws {RangeError} for a non-positive or non-integer `maxSteps`, negative delays.
+   */
+  constructor(options: AgentOptions = {}) {
+    const maxSteps = options.maxSteps ?? 10;
+    if (!Number.isInteger(maxSteps) || maxSteps <= 0) {
+      throw new RangeError(
+        `Cannot create Agent: maxSteps must be a positive integer, got ${String(maxSteps)}`,
+      );
+    }
+    const client = options.client ?? new LMStudioClient();
+    if (!(client instanceof LMStudioClient)) {
+      throw new TypeError("Cannot create Agent: client must be an LMStudioClient");
+    }
+    const protocol = options.protocol ?? "envelope";
+    if (protocol !== "envelope" && protocol !== "native") {
+      throw new TypeError(
+        `Cannot create Agent: protocol must be "envelope" or "native", got ${String(protocol)}`,
+      );
+    }
+    const modelCall = options.modelCall ?? "stream";
+    if (modelCall !== "stream" && modelCall !== "generate") {
+      throw new TypeError(
+        `Cannot create Agent: modelCall must be "stream" or "generate", got ${String(modelCall)}`,
+      );
+    }
+    const chunkDelayMs = options.chunkDelayMs ?? 0;
+    if (typeof chunkDelayMs !== "number" || !(chunkDelayMs >= 0)) {
+      throw new RangeError(
+        `Cannot create Agent: chunkDelayMs must be a number ≥ 0, got ${String(chunkDelayMs)}`,
+      );
+    }
+    const maxToolResultChars = options.maxToolResultChars ?? 20_000;
+    if (!Number.isInteger(maxToolResultChars) || maxToolResultChars <= 0) {
+      throw new RangeError(
+        `Cannot create Agent: maxToolResultChars must be a positive integer, got ${
+          String(maxToolResultChars)
+        }`,
+      );
+    }
+    if (options.instructions !== undefined && typeof options.instructions !== "string") {
+      throw new TypeError("Cannot create Agent: instructions must be a string");
+    }
+    const tools = [...(options.tools ?? [])];
+    const registry = createToolRegistry(tools);
+    const userDelay = options.delay;
+    this.#config = {
+      client,
+      tools,
+      registry,
+      systemPrompt: protocol === "native"
+        ? nativeSystemPrompt(tools, options.instructions)
+        : buildSystemPrompt(tools, options.instructions),
+      protocol,
+      responseFormat: options.responseFormat ?? true,
+      params: { ...options.params },
+      maxSteps,
+      modelCall,
+      maxToolResultChars,
+      chunking: validateChunking(options.chunking ?? "word"),
+      chunkDelayMs,
+      delay: (ms, signal) =>
+        ms > 0 ? (userDelay ?? abortableDelay)(ms, signal) : Promise.resolve(),
+    };
+    this.#live = options.live ?? false;
+    this.#onEvent = options.onEvent;
+  }
+
+  /** The system prompt this agent sends (protocol description, tools, your instructions). */
+  get systemPrompt(): string {
+    return this.#config.systemPrompt;
+  }
+
+  /**
+   * Runs the agent to the end and returns the result.
+   *
+   * @param prompt The user's message.
+   * @param options Signal, earlier messages, per-run event callback.
+   * @returns The final text, steps, stop reason, summed usage and the message history.
+   * @throws {ProtocolError} when the model breaks the protocol twice in a row.
+   * @throws {LMStudioError} subclasses for server, connection and stream failures.
+   *
+   * @example
+   * ```ts
+   * import { Agent } from "@ai-agent/orchestrator";
+   * const { text, stopReason } = await new Agent().run("Hi!");
+   * ```
+   */
+  async run(prompt: string, options: RunOptions = {}): Promise<AgentResult> {
+    const stream = this.#stream(prompt, options, false);
+    return await stream.result;
+  }
+
+  /**
+   * Runs the agent and streams the final answer as {@link StreamChunk}s.
+   *
+   * Only the final answer (or the max-steps fallback) is streamed; tool calls are visible as
+   * events. By default the whole reply is validated before the first chunk; with `live`, the
+   * answer streams while the model writes it.
+   *
+   * @param prompt The user's message.
+   * @param options Signal, earlier messages, per-run event callback, live mode.
+   * @returns An {@link AgentStream}: iterate it, await `.result`, or convert it to a `Response`.
+   *
+   * @example
+   * ```ts
+   * import { Agent } from "@ai-agent/orchestrator";
+   * for await (const chunk of new Agent().stream("Tell me a story")) {
+   *   console.log(chunk.text, chunk.isFinal);
+   * }
+   * ```
+   */
+  stream(prompt: string, options: RunOptions = {}): AgentStream {
+    return this.#stream(prompt, options, true);
+  }
+
+  #stream(prompt: string, options: RunOptions, chunked: boolean): AgentStream {
+    if (typeof prompt !== "string" || prompt.trim() === "") {
+      throw new TypeError(
+        `prompt must be a non-empty string, got ${
+          typeof prompt === "string" ? JSON.stringify(prompt) : typeof prompt
+        }`,
+      );
+    }
+    if (options.messages !== undefined && !Array.isArray(options.messages)) {
+      throw new TypeError("messages must be an array of chat messages");
+    }
+    const config = this.#config;
+    const listeners = [this.#onEvent, options.onEvent].filter((f) => f !== undefined);
+    const emit = (event: AgentEvent) => {
+      for (const listener of listeners) {
+        try {
+          listener(event);
+        } catch { /* a listener's failure must not break the run */ }
+      }
+    };
+    const live = options.live ?? this.#live;
+    const userSignal = options.signal;
+    return new AgentStream(async function* (): AsyncGenerator<StreamChunk, AgentResult, undefined> {
+      const own = new AbortController();
+      const signal = userSignal ? AbortSignal.any([userSignal, own.signal]) : own.signal;
+      try {
+        signal.throwIfAborted();
+        return yield* agentLoop(config, {
+          prompt,
+          history: [...(options.messages ?? [])],
+          signal,
+          chunked,
+          live,
+          emit,
+        });
+      } catch (err) {
+        // Aborted: reject with the signal's own reason, whatever the failing layer threw.
+        if (userSignal?.aborted) throw userSignal.reason;
+        throw err;
+      } finally {
+        own.abort(new DOMException("The agent run was stopped", "AbortError"));
+      }
+    });
+  }
+}

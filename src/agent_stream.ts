@@ -1,0 +1,182 @@
+/**
+ * {@link AgentStream}: what `agent.stream()` returns.
+ *
+ * @module
+ */
+import type { AgentResult, StreamChunk } from "./agent_types.ts";
+
+/**
+ * The chunks of an agent's final answer, as an async iterable, plus the run's
+ * {@link AgentResult}, a web `ReadableStream`, and ready-made HTTP `Response`s.
+ *
+ * The run starts when you begin consuming (iterating, reading `result`, or converting).
+ * Breaking out of `for await` (or cancelling the `ReadableStream`, or the HTTP client going
+ * away) aborts the in-flight model request and running tools. It can be consumed once.
+ *
+ * @example Print the answer as it streams, then the stats
+ * ```ts
+ * import { Agent, LMStudioClient } from "@ai-agent/orchestrator";
+ * const agent = new Agent({ client: new LMStudioClient() });
+ * const stream = agent.stream("Tell me a joke");
+ * for await (const chunk of stream) console.log(chunk.text);
+ * const { steps, usage } = await stream.result;
+ * ```
+ *
+ * @example Stream into an HTTP response (edge function)
+ * ```ts
+ * import { Agent, LMStudioClient } from "@ai-agent/orchestrator";
+ * const agent = new Agent({ client: new LMStudioClient() });
+ * export default {
+ *   fetch: (req: Request) => agent.stream("Hello", { signal: req.signal }).toSSEResponse(),
+ * };
+ * ```
+ */
+export class AgentStream implements AsyncIterable<StreamChunk> {
+  #start: () => AsyncGenerator<StreamChunk, AgentResult, undefined>;
+  #consumed = false;
+  #settled: Promise<AgentResult>;
+  #resolve!: (r: AgentResult) => void;
+  #reject!: (e: unknown) => void;
+  #result: Promise<AgentResult> | undefined;
+
+  /** @param start Starts the run (called once, on first consumption). */
+  constructor(start: () => AsyncGenerator<StreamChunk, AgentResult, undefined>) {
+    this.#start = start;
+    this.#settled = new Promise<AgentResult>((resolve, reject) => {
+      this.#resolve = resolve;
+      this.#reject = reject;
+    });
+    // Nobody may ever ask for `result`: never report its rejection as unhandled.
+    this.#settled.catch(() => {});
+  }
+
+  /**
+   * Iterates the chunks. Throws the run's error (a `ProtocolError`, an `LMStudioError` from
+   * the client, a `LiveStreamError`, or the abort reason).
+   */
+  [Symbol.asyncIterator](): AsyncGenerator<StreamChunk, void, undefined> {
+    if (this.#consumed) throw new TypeError("AgentStream can only be consumed once");
+    this.#consumed = true;
+    const inner = this.#start();
+    const resolve = this.#resolve;
+    const reject = this.#reject;
+    return (async function* () {
+      let finished = false;
+      try {
+        for (;;) {
+          const next = await inner.next();
+          if (next.done) {
+            finished = true;
+            resolve(next.value);
+            return;
+          }
+          yield next.value;
+        }
+      } catch (err) {
+        finished = true;
+        reject(err);
+        throw err;
+      } finally {
+        if (!finished) {
+          // The consumer stopped early: stop the run (aborts the model request and tools).
+          reject(new DOMException("The agent stream was cancelled", "AbortError"));
+          await inner.return(undefined as never);
+        }
+      }
+    })();
+  }
+
+  /**
+   * The run's result. If nothing is iterating the stream, reading this runs it to the end
+   * (chunks are discarded).
+   */
+  get result(): Promise<AgentResult> {
+    if (!this.#result) {
+      if (!this.#consumed) {
+        const it = this[Symbol.asyncIterator]();
+        this.#result = (async () => {
+          while (!(await it.next()).done) { /* drain */ }
+          return this.#settled;
+        })();
+      } else {
+        this.#result = this.#settled;
+      }
+    }
+    return this.#result;
+  }
+
+  /** The chunks as a web `ReadableStream`; cancelling it stops the run. */
+  toReadableStream(): ReadableStream<StreamChunk> {
+    const it = this[Symbol.asyncIterator]();
+    return new ReadableStream<StreamChunk>({
+      async pull(controller) {
+        const { value, done } = await it.next();
+        if (done) controller.close();
+        else controller.enqueue(value);
+      },
+      async cancel() {
+        await it.return();
+      },
+    }, { highWaterMark: 0 });
+  }
+
+  /**
+   * A `text/plain` streaming `Response` of the answer text. If the run fails, the body
+   * errors (the client sees a broken transfer, not a short success).
+   *
+   * @param init Extra status/headers.
+   */
+  toTextResponse(init: ResponseInit = {}): Response {
+    const encoder = new TextEncoder();
+    const body = this.toReadableStream().pipeThrough(
+      new TransformStream<StreamChunk, Uint8Array>({
+        transform(chunk, controller) {
+          if (chunk.text) controller.enqueue(encoder.encode(chunk.text));
+        },
+      }),
+    );
+    return new Response(body, withHeaders(init, "text/plain; charset=utf-8"));
+  }
+
+  /**
+   * A `text/event-stream` `Response`: one `data: {"text","step","isFinal"}` event per chunk.
+   * If the run fails, a final `event: error` carries `{"name","message"}` and the stream
+   * ends (no API key or headers are ever included).
+   *
+   * @param init Extra status/headers.
+   */
+  toSSEResponse(init: ResponseInit = {}): Response {
+    const encoder = new TextEncoder();
+    const it = this[Symbol.asyncIterator]();
+    const body = new ReadableStream<Uint8Array>({
+      async pull(controller) {
+        try {
+          const { value, done } = await it.next();
+          if (done) return controller.close();
+          controller.enqueue(encoder.encode(`data: ${JSON.stringify(value)}\n\n`));
+        } catch (err) {
+          const e = err instanceof Error ? err : new Error(String(err));
+          controller.enqueue(
+            encoder.encode(
+              `event: error\ndata: ${JSON.stringify({ name: e.name, message: e.message })}\n\n`,
+            ),
+          );
+          controller.close();
+        }
+      },
+      async cancel() {
+        await it.return();
+      },
+    }, { highWaterMark: 0 });
+    const response = withHeaders(init, "text/event-stream; charset=utf-8");
+    const headers = new Headers(response.headers);
+    if (!headers.has("cache-control")) headers.set("cache-control", "no-cache");
+    return new Response(body, { ...response, headers });
+  }
+}
+
+function withHeaders(init: ResponseInit, contentType: string): ResponseInit {
+  const headers = new Headers(init.headers);
+  if (!headers.has("content-type")) headers.set("content-type", contentType);
+  return { ...init, headers };
+}

@@ -1,0 +1,544 @@
+/**
+ * Tools the agent can call: {@link defineTool} to declare one, {@link createToolRegistry} to
+ * index them by name, and {@link runTool} to validate a model's arguments and execute a call.
+ *
+ * A tool call can go wrong in three ways the model can fix (unknown tool, bad arguments, the
+ * tool threw). None of them is thrown: {@link runTool} returns them as a {@link ToolOutcome}
+ * that the agent feeds back to the model. Only aborts propagate.
+ *
+ * @module
+ */
+import * as z from "zod";
+
+/**
+ * What a tool's `execute` receives besides its arguments.
+ *
+ * @example Stop work when the run is aborted
+ * ```ts
+ * import type { ToolContext } from "@ai-agent/orchestrator";
+ * async function fetchPage(url: string, context: ToolContext): Promise<string> {
+ *   const response = await fetch(url, { signal: context.signal });
+ *   return await response.text();
+ * }
+ * ```
+ */
+export interface ToolContext {
+  /** Aborted when the agent run is aborted; pass it on to `fetch` and timers. */
+  signal: AbortSignal;
+  /** The agent step (1-based) that made this call. */
+  step: number;
+  /** Identifies this call in the agent's events. */
+  callId: string;
+}
+
+/**
+ * A tool: a name the model uses, a description it reads, a zod object schema for the arguments
+ * and the function that runs. `execute` receives the arguments already validated (and with
+ * zod's defaults and transforms applied).
+ *
+ * @example A tool with typed arguments
+ * ```ts
+ * import * as z from "zod";
+ * import type { Tool } from "@ai-agent/orchestrator";
+ * const parameters = z.object({ a: z.number(), b: z.number() });
+ * const add: Tool<typeof parameters, number> = {
+ *   name: "add",
+ *   description: "Adds two numbers.",
+ *   parameters,
+ *   execute: ({ a, b }) => a + b,
+ * };
+ * ```
+ */
+export interface Tool<P extends z.ZodObject = z.ZodObject, R = unknown> {
+  /** How the model names the tool: `/^[A-Za-z_][A-Za-z0-9_.-]{0,63}$/`. */
+  readonly name: string;
+  /** What the tool does and when to use it, for the model. */
+  readonly description: string;
+  /** The arguments, as a zod object schema (`z.object({...})`). */
+  readonly parameters: P;
+  /**
+   * Runs the tool. Whatever it returns (or resolves to) is shown to the model: strings as-is,
+   * everything else as JSON. Throwing is fine: the model sees the error message.
+   */
+  execute(args: z.infer<P>, context: ToolContext): R | Promise<R>;
+}
+
+/**
+ * Any tool, whatever its arguments and result: the element type of tool lists.
+ *
+ * @example A list of different tools
+ * ```ts
+ * import * as z from "zod";
+ * import { type AnyTool, defineTool } from "@ai-agent/orchestrator";
+ * const tools: AnyTool[] = [
+ *   defineTool({
+ *     name: "now",
+ *     description: "Current time as an ISO string.",
+ *     parameters: z.object({}),
+ *     execute: () => new Date().toISOString(),
+ *   }),
+ * ];
+ * ```
+ */
+// `any` is needed here: `execute`'s parameter is contravariant, so no narrower type accepts
+// tools with different argument schemas.
+// deno-lint-ignore no-explicit-any
+export type AnyTool = Tool<any, unknown>;
+
+const TOOL_NAME = /^[A-Za-z_][A-Za-z0-9_.-]{0,63}$/;
+
+/**
+ * Keys removed from model-supplied arguments at every depth before validation: they are how
+ * naive merge code gets tricked into writing to `Object.prototype`. A tool therefore cannot
+ * declare parameters with these names.
+ */
+const UNSAFE_KEYS: ReadonlySet<string> = new Set(["__proto__", "constructor", "prototype"]);
+
+/** Throws a TypeError naming the bad field; `where` prefixes the message. */
+function validateTool(tool: unknown, where: string): asserts tool is AnyTool {
+  if (tool === null || typeof tool !== "object") {
+    throw new TypeError(
+      `${where}: expected an object with name, description, parameters and execute, got ${
+        describeValue(tool)
+      }`,
+    );
+  }
+  const { name, description, parameters, execute } = tool as Record<string, unknown>;
+  if (typeof name !== "string" || !TOOL_NAME.test(name)) {
+    throw new TypeError(
+      `${where}: name must match ${TOOL_NAME} (other names are tool names the protocol cannot carry), got ${
+        describeValue(name)
+      }`,
+    );
+  }
+  const label = `${where} "${name}"`;
+  if (typeof description !== "string" || description.trim() === "") {
+    throw new TypeError(
+      `${label}: description must be a non-empty string, got ${describeValue(description)}`,
+    );
+  }
+  if (!(parameters instanceof z.ZodObject)) {
+    throw new TypeError(
+      `${label}: parameters must be a zod object schema (z.object({...})), got ${
+        describeValue(parameters)
+      }`,
+    );
+  }
+  for (const key of Object.keys(parameters.shape)) {
+    if (UNSAFE_KEYS.has(key)) {
+      throw new TypeError(
+        `${label}: parameters must not declare the key "${key}" (it is removed from model arguments)`,
+      );
+    }
+  }
+  if (typeof execute !== "function") {
+    throw new TypeError(`${label}: execute must be a function, got ${describeValue(execute)}`);
+  }
+}
+
+/**
+ * Validates a tool definition and returns it, frozen. Arguments of `execute` are typed from
+ * `parameters`.
+ *
+ * @param definition The tool: `name` matching `/^[A-Za-z_][A-Za-z0-9_.-]{0,63}$/`, a non-empty
+ *   `description`, `parameters` made with `z.object({...})` (not declaring `__proto__`,
+ *   `constructor` or `prototype`) and an `execute` function.
+ * @returns The same object, frozen.
+ * @throws {TypeError} Naming the field that is wrong.
+ *
+ * @example Define a calculator tool
+ * ```ts
+ * import * as z from "zod";
+ * import { defineTool } from "@ai-agent/orchestrator";
+ * const add = defineTool({
+ *   name: "add",
+ *   description: "Adds two numbers.",
+ *   parameters: z.object({ a: z.number(), b: z.number() }),
+ *   execute: ({ a, b }) => a + b,
+ * });
+ * ```
+ */
+export function defineTool<P extends z.ZodObject, R>(definition: Tool<P, R>): Tool<P, R> {
+  validateTool(definition, "Cannot define tool");
+  return Object.freeze(definition);
+}
+
+/**
+ * Indexes tools by name, validating each one as {@link defineTool} does (tools written as
+ * plain objects are accepted too).
+ *
+ * @param tools The tools to offer.
+ * @returns A map from tool name to tool.
+ * @throws {TypeError} On a non-tool entry (naming its index and field) or a duplicate name.
+ *
+ * @example Look a tool up by name
+ * ```ts
+ * import * as z from "zod";
+ * import { createToolRegistry, defineTool } from "@ai-agent/orchestrator";
+ * const echo = defineTool({
+ *   name: "echo",
+ *   description: "Returns its input.",
+ *   parameters: z.object({ text: z.string() }),
+ *   execute: ({ text }) => text,
+ * });
+ * const registry = createToolRegistry([echo]);
+ * console.log(registry.get("echo") === echo); // true
+ * ```
+ */
+export function createToolRegistry(tools: readonly AnyTool[]): ReadonlyMap<string, AnyTool> {
+  if (!Array.isArray(tools)) {
+    throw new TypeError(`Cannot create tool registry: tools must be an array, got ${describeValue(tools)}`);
+  }
+  const registry = new Map<string, AnyTool>();
+  tools.forEach((tool: unknown, index) => {
+    validateTool(tool, `Cannot create tool registry: tools[${index}]`);
+    if (registry.has(tool.name)) {
+      throw new TypeError(`Cannot create tool registry: duplicate tool name "${tool.name}"`);
+    }
+    registry.set(tool.name, tool);
+  });
+  return registry;
+}
+
+/**
+ * Options for {@link runTool}.
+ *
+ * @example
+ * ```ts
+ * import type { ToolRunOptions } from "@ai-agent/orchestrator";
+ * const options: ToolRunOptions = {
+ *   signal: AbortSignal.timeout(10_000),
+ *   step: 1,
+ *   callId: "call_1",
+ *   maxResultChars: 4_000,
+ * };
+ * ```
+ */
+export interface ToolRunOptions {
+  /** Aborts the call: `runTool` then rejects with `signal.reason`. */
+  signal: AbortSignal;
+  /** The agent step (1-based), passed to the tool. */
+  step: number;
+  /** The call's id, passed to the tool. */
+  callId: string;
+  /**
+   * Longer outputs are cut here, with a note saying how much was left out. A positive
+   * integer, or `Infinity` for no limit.
+   * @default {20_000}
+   */
+  maxResultChars?: number;
+}
+
+/**
+ * What came of one tool call. On success `output` is the text shown to the model; on failure
+ * `kind` says who has to fix what and `error` is the text shown to the model.
+ *
+ * @example Report an outcome
+ * ```ts
+ * import type { ToolOutcome } from "@ai-agent/orchestrator";
+ * const describe = (o: ToolOutcome) =>
+ *   o.ok ? `${o.tool} → ${o.output}` : `${o.tool} failed (${o.kind}): ${o.error}`;
+ * ```
+ */
+export type ToolOutcome =
+  | {
+    /** The tool ran and returned. */
+    ok: true;
+    /** The tool's name. */
+    tool: string;
+    /** The arguments the tool received (after validation, defaults and transforms). */
+    args: unknown;
+    /** What the tool returned, as returned. */
+    value: unknown;
+    /** `value` as text for the model, possibly truncated. */
+    output: string;
+    /** Wall time of validation plus execution. */
+    durationMs: number;
+  }
+  | {
+    /** The call failed in a way the model may fix. */
+    ok: false;
+    /** The requested tool name. */
+    tool: string;
+    /** The arguments as the model sent them (prototype keys removed). */
+    args: unknown;
+    /** No such tool, arguments rejected by the schema, or the tool threw. */
+    kind: "unknown_tool" | "invalid_arguments" | "execution_error";
+    /** What went wrong, for the model. */
+    error: string;
+    /** Wall time until the failure. */
+    durationMs: number;
+    /** The ZodError or the value the tool threw. */
+    cause?: unknown;
+  };
+
+const DEFAULT_MAX_RESULT_CHARS = 20_000;
+
+/**
+ * Runs one tool call: looks the tool up, validates the arguments with its schema, executes it
+ * and renders the result as text.
+ *
+ * Never throws for a tool problem; it returns a failed {@link ToolOutcome} instead:
+ * - `unknown_tool`: the error lists the available tool names;
+ * - `invalid_arguments`: the error is zod's `z.prettifyError` message;
+ * - `execution_error`: the tool threw or rejected; the error is its message.
+ *
+ * Aborts are the exception: if `options.signal` is aborted before the call, while the tool runs
+ * (even if the tool ignores the signal and never settles) or by the time it returns, this
+ * rejects with `options.signal.reason`, unchanged.
+ *
+ * The arguments are copied before validation without any `__proto__`, `constructor` or
+ * `prototype` keys (at every depth), so model-written JSON cannot reach `Object.prototype`
+ * through a tool's merge code or change the prototype of what the tool receives.
+ *
+ * Output: strings as-is; `undefined` as `"(no result)"`; BigInt as its digits; everything else
+ * as JSON (nested BigInts as strings, circular references as `"[Circular]"`), falling back to
+ * `String(value)` when even that fails. Output longer than `maxResultChars` is cut with a note
+ * like `"\n…[truncated 12345 more characters]"`.
+ *
+ * @param registry Tools by name, from {@link createToolRegistry}.
+ * @param name The tool the model asked for.
+ * @param args The arguments the model sent (JSON data).
+ * @param options Signal, step, call id and output limit.
+ * @returns The outcome, successful or not.
+ * @throws {RangeError} If `maxResultChars` is not a positive integer or `Infinity`.
+ *
+ * @example Run a call the model asked for
+ * ```ts
+ * import * as z from "zod";
+ * import { createToolRegistry, defineTool, runTool } from "@ai-agent/orchestrator";
+ * const add = defineTool({
+ *   name: "add",
+ *   description: "Adds two numbers.",
+ *   parameters: z.object({ a: z.number(), b: z.number() }),
+ *   execute: ({ a, b }) => a + b,
+ * });
+ * const outcome = await runTool(createToolRegistry([add]), "add", { a: 2, b: 3 }, {
+ *   signal: new AbortController().signal,
+ *   step: 1,
+ *   callId: "call_1",
+ * });
+ * console.log(outcome.ok ? outcome.output : outcome.error); // "5"
+ * ```
+ */
+export async function runTool(
+  registry: ReadonlyMap<string, AnyTool>,
+  name: string,
+  args: unknown,
+  options: ToolRunOptions,
+): Promise<ToolOutcome> {
+  const { signal, step, callId } = options;
+  const maxResultChars = options.maxResultChars ?? DEFAULT_MAX_RESULT_CHARS;
+  if (
+    !(maxResultChars === Infinity || (Number.isInteger(maxResultChars) && maxResultChars > 0))
+  ) {
+    throw new RangeError(
+      `runTool: maxResultChars must be a positive integer or Infinity, got ${maxResultChars}`,
+    );
+  }
+  signal.throwIfAborted();
+  const started = performance.now();
+  const elapsed = () => performance.now() - started;
+
+  const tool = registry.get(name);
+  if (tool === undefined) {
+    const names = [...registry.keys()];
+    const available = names.length > 0
+      ? `Available tools: ${names.join(", ")}.`
+      : "No tools are available.";
+    return {
+      ok: false,
+      tool: name,
+      args,
+      kind: "unknown_tool",
+      error: `Unknown tool ${JSON.stringify(name)}. ${available}`,
+      durationMs: elapsed(),
+    };
+  }
+
+  let safeArgs: unknown = args;
+  let parsed;
+  try {
+    safeArgs = withoutPrototypeKeys(args);
+    // Async so that schemas with async refinements work too.
+    parsed = await tool.parameters.safeParseAsync(safeArgs);
+  } catch (error) {
+    // A getter on hand-built arguments or a refinement threw: the tool's problem, not the
+    // model's, but still not something to crash the run over.
+    signal.throwIfAborted();
+    return {
+      ok: false,
+      tool: name,
+      args: safeArgs,
+      kind: "execution_error",
+      error: `Validating the arguments failed: ${errorText(error)}`,
+      durationMs: elapsed(),
+      cause: error,
+    };
+  }
+  signal.throwIfAborted();
+  if (!parsed.success) {
+    return {
+      ok: false,
+      tool: name,
+      args: safeArgs,
+      kind: "invalid_arguments",
+      error: z.prettifyError(parsed.error),
+      durationMs: elapsed(),
+      cause: parsed.error,
+    };
+  }
+
+  let value: unknown;
+  try {
+    value = await untilAborted(
+      Promise.resolve().then(() => tool.execute(parsed.data, { signal, step, callId })),
+      signal,
+    );
+  } catch (error) {
+    // A tool that rejects because the run was aborted must not turn the abort into an
+    // observation: the caller expects its own abort reason back.
+    signal.throwIfAborted();
+    return {
+      ok: false,
+      tool: name,
+      args: parsed.data,
+      kind: "execution_error",
+      error: errorText(error),
+      durationMs: elapsed(),
+      cause: error,
+    };
+  }
+  signal.throwIfAborted();
+  return {
+    ok: true,
+    tool: name,
+    args: parsed.data,
+    value,
+    output: truncate(renderValue(value), maxResultChars),
+    durationMs: elapsed(),
+  };
+}
+
+/**
+ * Settles like `promise`, or rejects with `signal.reason` as soon as the signal aborts, so a
+ * tool that ignores its signal cannot hold up an aborted run. The tool keeps running in the
+ * background; its eventual rejection is swallowed.
+ */
+function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener("abort", onAbort, { once: true });
+    promise.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
+  });
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  if (value === null || typeof value !== "object") return false;
+  const proto = Object.getPrototypeOf(value);
+  return proto === Object.prototype || proto === null;
+}
+
+/**
+ * Copies plain objects and arrays without the keys in {@link UNSAFE_KEYS}. Iterative (an
+ * explicit stack) so deep data cannot overflow the call stack; shared and circular references
+ * are preserved. Other values (dates, class instances) are kept as they are.
+ */
+function withoutPrototypeKeys(value: unknown): unknown {
+  if (!Array.isArray(value) && !isPlainObject(value)) return value;
+  const copies = new Map<object, Record<string, unknown>>();
+  const copyOf = (source: object): Record<string, unknown> => {
+    let copy = copies.get(source);
+    if (copy === undefined) {
+      // Plain `{}` targets: assignment is safe because "__proto__" is never assigned.
+      copy = Array.isArray(source) ? [] as unknown as Record<string, unknown> : {};
+      copies.set(source, copy);
+      pending.push(source);
+    }
+    return copy;
+  };
+  const pending: object[] = [];
+  const root = copyOf(value);
+  while (pending.length > 0) {
+    const source = pending.pop() as Record<string, unknown>;
+    const target = copies.get(source)!;
+    for (const key of Object.keys(source)) {
+      if (UNSAFE_KEYS.has(key)) continue;
+      const item = source[key];
+      target[key] = Array.isArray(item) || isPlainObject(item) ? copyOf(item) : item;
+    }
+    if (Array.isArray(source)) (target as unknown as unknown[]).length = source.length;
+  }
+  return root;
+}
+
+/** The text the model sees for a tool's return value (see {@link runTool}). */
+function renderValue(value: unknown): string {
+  if (typeof value === "string") return value;
+  if (value === undefined) return "(no result)";
+  if (typeof value === "bigint") return value.toString();
+  try {
+    const json = JSON.stringify(value);
+    if (json !== undefined) return json;
+  } catch {
+    try {
+      const json = JSON.stringify(value, lenientReplacer());
+      if (json !== undefined) return json;
+    } catch {
+      // fall through to String()
+    }
+  }
+  try {
+    return String(value);
+  } catch {
+    // e.g. an object without a prototype, hence without toString
+    return Object.prototype.toString.call(value);
+  }
+}
+
+/** A JSON.stringify replacer that turns BigInts into strings and cycles into "[Circular]". */
+function lenientReplacer(): (this: unknown, key: string, value: unknown) => unknown {
+  // The objects on the path from the root to the value being serialized.
+  const ancestors: unknown[] = [];
+  return function (this: unknown, _key: string, value: unknown): unknown {
+    if (typeof value === "bigint") return value.toString();
+    if (value === null || typeof value !== "object") return value;
+    while (ancestors.length > 0 && ancestors.at(-1) !== this) ancestors.pop();
+    if (ancestors.includes(value)) return "[Circular]";
+    ancestors.push(value);
+    return value;
+  };
+}
+
+function truncate(text: string, max: number): string {
+  if (text.length <= max) return text;
+  let end = max;
+  // Do not split a surrogate pair.
+  const last = text.charCodeAt(end - 1);
+  if (last >= 0xd800 && last <= 0xdbff) end -= 1;
+  return `${text.slice(0, end)}\n…[truncated ${text.length - end} more characters]`;
+}
+
+function errorText(error: unknown): string {
+  try {
+    if (error instanceof Error) {
+      if (error.message === "") return error.name;
+      return error.name === "Error" ? error.message : `${error.name}: ${error.message}`;
+    }
+    return String(error);
+  } catch {
+    return Object.prototype.toString.call(error);
+  }
+}
+
+function describeValue(value: unknown): string {
+  if (typeof value === "string") return JSON.stringify(value);
+  if (value === null || value === undefined) return String(value);
+  if (typeof value === "function") return "a function";
+  if (Array.isArray(value)) return "an array";
+  if (typeof value === "object") {
+    const ctor = (value as { constructor?: { name?: unknown } }).constructor?.name;
+    return typeof ctor === "string" && ctor !== "Object" ? `a ${ctor}` : "an object";
+  }
+  return `${typeof value} ${String(value)}`;
+}
