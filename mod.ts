@@ -79,6 +79,7 @@ export {
   type Envelope,
   MAX_STEPS_FALLBACK_TEXT,
   parseEnvelope,
+  type ParseOptions,
   type ParseResult,
 } from "./src/protocol.ts";
 export { toNativeTools } from "./src/native_protocol.ts";

@@ -38,7 +38,7 @@ export type Envelope =
  *
  * @example Validate an object already parsed from JSON
  * ```ts
- * import { EnvelopeSchema } from "@ai-agent/orchestrator";
+ * import { EnvelopeSchema } from "./protocol.ts";
  * const result = EnvelopeSchema.safeParse({ type: "tool_call", tool: "now" });
  * console.log(result.success && result.data); // { type: "tool_call", tool: "now", arguments: {} }
  * ```
@@ -57,7 +57,7 @@ export const EnvelopeSchema: z.ZodType<Envelope> = z.discriminatedUnion("type", 
  * What {@link parseEnvelope} returns. `reasoning` holds the text of the `<think>` blocks
  * around the JSON, in order (empty when there were none), on success and on failure.
  *
- * @example
+ * @example Branch on the result
  * ```ts
  * import { parseEnvelope } from "@ai-agent/orchestrator";
  * const result = parseEnvelope('<think>easy</think>{"type":"final","content":"4"}');
@@ -72,9 +72,10 @@ export type ParseResult =
 /**
  * Limits for {@link parseEnvelope}.
  *
- * @example
+ * @example Tighter limits for a small model
  * ```ts
- * import { type ParseOptions, parseEnvelope } from "@ai-agent/orchestrator";
+ * import { parseEnvelope } from "@ai-agent/orchestrator";
+ * import { type ParseOptions } from "./protocol.ts";
  * const options: ParseOptions = { maxLength: 100_000, maxDepth: 16 };
  * parseEnvelope('{"type":"final","content":"hi"}', options);
  * ```
@@ -182,18 +183,21 @@ export function parseEnvelope(raw: string, options: ParseOptions = {}): ParseRes
 
   let fenced = false;
   if (raw.startsWith(FENCE, pos)) {
-    const info = /^[^\n`]*/.exec(raw.slice(pos + FENCE.length, pos + FENCE.length + 40))![0];
-    const language = info.trim();
+    const language = /^[\w+.-]*/.exec(raw.slice(pos + FENCE.length, pos + FENCE.length + 40))![0];
     if (language !== "" && language.toLowerCase() !== "json") {
       return fail(
-        `The reply is a ${JSON.stringify(language)} code block; send the JSON object itself (a \`\`\`json fence is tolerated). ${ONE_OBJECT}`,
+        `The reply is a ${
+          JSON.stringify(language)
+        } code block; send the JSON object itself (a \`\`\`json fence is tolerated). ${ONE_OBJECT}`,
       );
     }
     fenced = true;
-    pos = skipWhitespace(raw, pos + FENCE.length + info.length);
+    pos = skipWhitespace(raw, pos + FENCE.length + language.length);
   }
 
-  if (raw.charCodeAt(pos) !== OPEN_BRACE) return fail(describeNonObject(raw, pos, maxDepth));
+  if (raw.charCodeAt(pos) !== OPEN_BRACE) {
+    return fail(describeNonObject(raw, pos, fenced, maxDepth));
+  }
 
   const end = findObjectEnd(raw, pos, maxDepth);
   if (end === TOO_DEEP) return fail(tooDeep(maxDepth));
@@ -284,8 +288,9 @@ function envelopeProblem(value: unknown): string | undefined {
 }
 
 /** The reason for a reply whose JSON part does not start with `{`. */
-function describeNonObject(raw: string, pos: number, maxDepth: number): string {
-  const rest = raw.slice(pos).trimEnd();
+function describeNonObject(raw: string, pos: number, fenced: boolean, maxDepth: number): string {
+  let rest = raw.slice(pos).trimEnd();
+  if (fenced && rest.endsWith(FENCE)) rest = rest.slice(0, -FENCE.length).trimEnd();
   if (maxNestingExceeded(rest, maxDepth)) return tooDeep(maxDepth);
   try {
     const value: unknown = JSON.parse(rest);
@@ -509,7 +514,7 @@ const FINAL_RULES = [
  *
  * Argument schemas come from `z.toJSONSchema` (input side); their `$schema` keys are removed
  * and their `$defs` (recursive or reused schemas) are moved to the root, renamed
- * `<tool>.<def>`, with `$ref`s rewritten to match.
+ * `<tool>:<def>`, with `$ref`s rewritten to match.
  *
  * @param tools The tools the model may call.
  * @param options `finalOnly`: allow only the final answer (for the max-steps fallback).
@@ -563,7 +568,7 @@ export function buildResponseFormat(
 
 /**
  * Makes a standalone JSON Schema safe to embed below the root of another: its `$defs` move
- * into `defs` under `<prefix>.<name>`, and its `$ref`s (`#/$defs/x`, and `#` for a schema that
+ * into `defs` under `<prefix>:<name>`, and its `$ref`s (`#/$defs/x`, and `#` for a schema that
  * refers to itself) are rewritten, since they would otherwise resolve against the new root.
  */
 function embeddable(
@@ -573,11 +578,12 @@ function embeddable(
 ): Record<string, unknown> {
   const ownDefs = (schema.$defs ?? {}) as Record<string, unknown>;
   delete schema.$defs;
+  // ":" cannot occur in tool names, so `<tool>:<def>` never collides with another tool's keys.
   const pointer = (name: string) => `#/$defs/${name.replaceAll("~", "~0").replaceAll("/", "~1")}`;
   const renamed = new Map<string, string>([["#", pointer(prefix)]]);
   for (const name of Object.keys(ownDefs)) {
-    renamed.set(pointer(name), pointer(`${prefix}.${name}`));
-    renamed.set(`#/$defs/${name}`, pointer(`${prefix}.${name}`));
+    renamed.set(pointer(name), pointer(`${prefix}:${name}`));
+    renamed.set(`#/$defs/${name}`, pointer(`${prefix}:${name}`));
   }
   let selfReferenced = false;
   const rewrite = (node: unknown): void => {
@@ -594,7 +600,7 @@ function embeddable(
   rewrite(schema);
   for (const [name, def] of Object.entries(ownDefs)) {
     rewrite(def);
-    defs[`${prefix}.${name}`] = def;
+    defs[`${prefix}:${name}`] = def;
   }
   // The root refers to itself: keep a copy of it where its (rewritten) refs point.
   if (selfReferenced) defs[prefix] = structuredClone(schema);
@@ -611,7 +617,8 @@ function embeddable(
  *
  * @example Ask for a corrected reply
  * ```ts
- * import { correctionMessage, parseEnvelope } from "@ai-agent/orchestrator";
+ * import { parseEnvelope } from "@ai-agent/orchestrator";
+ * import { correctionMessage } from "./protocol.ts";
  * const result = parseEnvelope("Sure! The answer is 4.");
  * if (!result.ok) {
  *   const retry = { role: "user" as const, content: correctionMessage(result.reason, []) };
@@ -649,7 +656,7 @@ export function correctionMessage(reason: string, tools: readonly AnyTool[]): st
  *
  * @example Feed a result back
  * ```ts
- * import { toolResultMessage } from "@ai-agent/orchestrator";
+ * import { toolResultMessage } from "./protocol.ts";
  * const content = toolResultMessage({
  *   ok: true,
  *   tool: "add",
@@ -678,9 +685,9 @@ export function toolResultMessage(outcome: ToolOutcome): string {
  *
  * @returns The message text.
  *
- * @example
+ * @example End the run with a final answer
  * ```ts
- * import { maxStepsMessage } from "@ai-agent/orchestrator";
+ * import { maxStepsMessage } from "./protocol.ts";
  * const last = { role: "user" as const, content: maxStepsMessage() };
  * ```
  */
@@ -695,7 +702,7 @@ export function maxStepsMessage(): string {
 /**
  * The answer given when even the max-steps fallback reply is not a valid final envelope.
  *
- * @example
+ * @example Show the fallback answer
  * ```ts
  * import { MAX_STEPS_FALLBACK_TEXT } from "@ai-agent/orchestrator";
  * console.log(MAX_STEPS_FALLBACK_TEXT);

@@ -64,7 +64,9 @@ export interface Tool<P extends z.ZodObject = z.ZodObject, R = unknown> {
 }
 
 /**
- * Any tool, whatever its arguments and result: the element type of tool lists.
+ * Any tool, whatever its arguments and result: the element type of tool lists. (`any` is
+ * needed: `execute`'s parameter is contravariant, so no narrower type accepts tools with
+ * different argument schemas.)
  *
  * @example A list of different tools
  * ```ts
@@ -80,8 +82,6 @@ export interface Tool<P extends z.ZodObject = z.ZodObject, R = unknown> {
  * ];
  * ```
  */
-// `any` is needed here: `execute`'s parameter is contravariant, so no narrower type accepts
-// tools with different argument schemas.
 // deno-lint-ignore no-explicit-any
 export type AnyTool = Tool<any, unknown>;
 
@@ -174,7 +174,8 @@ export function defineTool<P extends z.ZodObject, R>(definition: Tool<P, R>): To
  * @example Look a tool up by name
  * ```ts
  * import * as z from "zod";
- * import { createToolRegistry, defineTool } from "@ai-agent/orchestrator";
+ * import { defineTool } from "@ai-agent/orchestrator";
+ * import { createToolRegistry } from "./tools.ts";
  * const echo = defineTool({
  *   name: "echo",
  *   description: "Returns its input.",
@@ -187,7 +188,9 @@ export function defineTool<P extends z.ZodObject, R>(definition: Tool<P, R>): To
  */
 export function createToolRegistry(tools: readonly AnyTool[]): ReadonlyMap<string, AnyTool> {
   if (!Array.isArray(tools)) {
-    throw new TypeError(`Cannot create tool registry: tools must be an array, got ${describeValue(tools)}`);
+    throw new TypeError(
+      `Cannot create tool registry: tools must be an array, got ${describeValue(tools)}`,
+    );
   }
   const registry = new Map<string, AnyTool>();
   tools.forEach((tool: unknown, index) => {
@@ -203,9 +206,9 @@ export function createToolRegistry(tools: readonly AnyTool[]): ReadonlyMap<strin
 /**
  * Options for {@link runTool}.
  *
- * @example
+ * @example Limit a call's output
  * ```ts
- * import type { ToolRunOptions } from "@ai-agent/orchestrator";
+ * import type { ToolRunOptions } from "./tools.ts";
  * const options: ToolRunOptions = {
  *   signal: AbortSignal.timeout(10_000),
  *   step: 1,
@@ -306,7 +309,8 @@ const DEFAULT_MAX_RESULT_CHARS = 20_000;
  * @example Run a call the model asked for
  * ```ts
  * import * as z from "zod";
- * import { createToolRegistry, defineTool, runTool } from "@ai-agent/orchestrator";
+ * import { defineTool } from "@ai-agent/orchestrator";
+ * import { createToolRegistry, runTool } from "./tools.ts";
  * const add = defineTool({
  *   name: "add",
  *   description: "Adds two numbers.",
