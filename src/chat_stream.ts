@@ -21,8 +21,9 @@ export interface DecodeChatStreamOptions {
   /** Aborts the read; the generator then throws `signal.reason`. */
   signal?: AbortSignal;
   /**
-   * Longest silence between two body reads before a {@link TimeoutError} (`phase: "idle"`).
-   * `0` or `Infinity` disables it.
+   * Longest the server may stay silent while a body read waits, before a
+   * {@link TimeoutError} (`phase: "idle"`). Time the consumer spends between reads does not
+   * count. `0` or `Infinity` disables it.
    * @default 120_000
    */
   idleTimeoutMs?: number;
@@ -220,14 +221,19 @@ export async function* decodeChatStream(
     },
   });
 
-  // Idle watchdog: one timer re-armed lazily instead of a timer per read.
-  let lastRead = Date.now();
+  // Idle watchdog: one timer re-armed lazily instead of a timer per read. It times how long
+  // the current read() has waited for the server, not the time a slow consumer spends
+  // between reads (the generator sits at a `yield` then and nothing is being read).
+  let readStarted = 0;
+  let reading = false;
   let idleFailure: TimeoutError | undefined;
   let idleTimer: ReturnType<typeof setTimeout> | undefined;
   const idleEnabled = idleTimeoutMs > 0 && Number.isFinite(idleTimeoutMs);
   const armIdle = (ms: number) => {
     idleTimer = setTimeout(() => {
-      const silent = Date.now() - lastRead;
+      idleTimer = undefined;
+      if (!reading) return; // the consumer is busy; the next read re-arms
+      const silent = Date.now() - readStarted;
       if (silent < idleTimeoutMs) return armIdle(idleTimeoutMs - silent);
       idleFailure = new TimeoutError(
         `${label}: no data for ${idleTimeoutMs} ms (idleTimeoutMs); the stream stalled`,
@@ -236,7 +242,6 @@ export async function* decodeChatStream(
       reader.cancel(idleFailure).catch(() => {});
     }, ms);
   };
-  if (idleEnabled) armIdle(idleTimeoutMs);
 
   const onAbort = () => {
     reader.cancel(signal!.reason).catch(() => {});
@@ -248,9 +253,13 @@ export async function* decodeChatStream(
     signal?.throwIfAborted();
     while (true) {
       let result: ReadableStreamReadResult<Uint8Array>;
+      reading = true;
+      readStarted = Date.now();
+      if (idleEnabled && idleTimer === undefined) armIdle(idleTimeoutMs);
       try {
         result = await reader.read();
       } catch (cause) {
+        reading = false;
         if (signal?.aborted) throw signal.reason;
         if (idleFailure) throw idleFailure;
         throw new StreamError(
@@ -259,10 +268,10 @@ export async function* decodeChatStream(
           { cause },
         );
       }
+      reading = false;
       if (signal?.aborted) throw signal.reason;
       if (idleFailure) throw idleFailure;
       if (result.done) break;
-      lastRead = Date.now();
       bytes += result.value.byteLength;
       if (bytes > maxBytes) {
         throw new ResponseTooLargeError(
@@ -356,37 +365,45 @@ function errorMessage(e: unknown): string {
 export class ChatStream implements AsyncIterable<ChatDelta> {
   #source: () => AsyncGenerator<ChatDelta, void, undefined>;
   #state: ChatStreamState;
+  // Aborted when a ReadableStream view is cancelled: settles a read that waits on the server.
+  #cancel = new AbortController();
   #iterator: AsyncGenerator<ChatDelta, void, undefined> | undefined;
   #result: ChatResult | undefined;
   #error: { error: unknown } | undefined;
 
   /**
-   * @param source Starts the request and yields deltas, filling `state`.
+   * @param source Starts the request and yields deltas, filling `state`; it must stop (and
+   *   release the request) when `signal` aborts.
    * @param state Filled while iterating.
    */
   constructor(
-    source: (state: ChatStreamState) => AsyncGenerator<ChatDelta, void, undefined>,
+    source: (
+      state: ChatStreamState,
+      signal: AbortSignal,
+    ) => AsyncGenerator<ChatDelta, void, undefined>,
     state: ChatStreamState = createChatStreamState(),
   ) {
     this.#state = state;
-    this.#source = () => source(state);
+    this.#source = () => source(state, this.#cancel.signal);
   }
 
   /** Iterates the deltas. A second iteration throws: a stream is read once. */
   [Symbol.asyncIterator](): AsyncGenerator<ChatDelta, void, undefined> {
     if (this.#iterator) throw new TypeError("ChatStream can only be iterated once");
-    const inner = this.#source();
-    const self = this;
-    this.#iterator = (async function* () {
-      try {
-        yield* inner;
-      } catch (error) {
-        self.#error = { error };
-        throw error;
-      }
-      self.#result = chatStreamResult(self.#state);
-    })();
+    this.#iterator = this.#iterate(this.#source());
     return this.#iterator;
+  }
+
+  async *#iterate(
+    inner: AsyncGenerator<ChatDelta, void, undefined>,
+  ): AsyncGenerator<ChatDelta, void, undefined> {
+    try {
+      yield* inner;
+    } catch (error) {
+      this.#error = { error };
+      throw error;
+    }
+    this.#result = chatStreamResult(this.#state);
   }
 
   /**
@@ -405,13 +422,17 @@ export class ChatStream implements AsyncIterable<ChatDelta> {
   /** The stream as a web `ReadableStream` (cancelling it cancels the request). */
   toReadableStream(): ReadableStream<ChatDelta> {
     const it = this[Symbol.asyncIterator]();
+    const cancel = this.#cancel;
     return new ReadableStream<ChatDelta>({
       async pull(controller) {
         const { value, done } = await it.next();
         if (done) controller.close();
         else controller.enqueue(value);
       },
-      async cancel() {
+      async cancel(reason) {
+        // A pull may be waiting on a silent server, and `return()` would queue behind it:
+        // abort the request first so that read settles now.
+        cancel.abort(reason);
         await it.return();
       },
     });

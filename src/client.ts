@@ -6,8 +6,8 @@
 import type { ChatDelta, ChatRequest, ChatResult } from "./chat.ts";
 import { toUsage, WireCompletion, WireModels } from "./chat.ts";
 import {
-  type ChatStreamState,
   ChatStream,
+  type ChatStreamState,
   decodeChatStream,
   describeServerError,
 } from "./chat_stream.ts";
@@ -17,11 +17,12 @@ import {
   InvalidResponseError,
   LMStudioError,
   ResponseTooLargeError,
+  StreamError,
   TimeoutError,
 } from "./errors.ts";
 import { readEnv } from "./_env.ts";
 import { abortableDelay, isRetryableStatus, parseRetryAfter, retryDelay } from "./_retry.ts";
-import { toToolCallDeltas, ToolCallAccumulator } from "./_tool_call_accumulator.ts";
+import { ToolCallAccumulator, toToolCallDeltas } from "./_tool_call_accumulator.ts";
 
 /** The default base URL: LM Studio's local server. */
 export const DEFAULT_BASE_URL = "http://localhost:1234/v1";
@@ -76,7 +77,8 @@ export interface LMStudioClientOptions {
    */
   timeoutMs?: number;
   /**
-   * Longest silence between stream reads in `stream()`. `0` disables.
+   * Longest the server may stay silent while `stream()` waits for data (time the caller
+   * spends between reads does not count). `0` disables.
    * @default 120_000
    */
   idleTimeoutMs?: number;
@@ -243,9 +245,17 @@ export class LMStudioClient {
    * ```
    */
   async models(options: { signal?: AbortSignal } = {}): Promise<string[]> {
-    const { response, clear } = await this.#send("GET", "/models", undefined, options.signal);
+    const { response, clear, timeout } = await this.#send(
+      "GET",
+      "/models",
+      undefined,
+      options.signal,
+    );
     try {
-      const body = await readJson(response, this.#label("GET", "/models"));
+      const body = await readJson(response, this.#label("GET", "/models"), [
+        options.signal,
+        timeout,
+      ]);
       const parsed = WireModels.safeParse(body);
       if (!parsed.success) {
         throw new InvalidResponseError(
@@ -306,7 +316,7 @@ export class LMStudioClient {
   async generate(request: ChatRequest, options: CallOptions = {}): Promise<ChatResult> {
     const body = await this.#body(request, false);
     const label = this.#label("POST", "/chat/completions");
-    const { response, clear } = await this.#send(
+    const { response, clear, timeout } = await this.#send(
       "POST",
       "/chat/completions",
       body,
@@ -314,7 +324,7 @@ export class LMStudioClient {
       options.onRetry,
     );
     try {
-      const json = await readJson(response, label);
+      const json = await readJson(response, label, [request.signal, timeout]);
       if (json && typeof json === "object" && "error" in json) {
         const { message, code } = describeServerError((json as { error: unknown }).error);
         throw new APIError(`${label}: server returned an error: ${message}`, {
@@ -383,22 +393,25 @@ export class LMStudioClient {
    * ```
    */
   stream(request: ChatRequest, options: CallOptions = {}): ChatStream {
-    const self = this;
-    return new ChatStream(async function* (state: ChatStreamState) {
-      yield* self.#streamDeltas(request, options, state);
-    });
+    // #streamDeltas is a generator: nothing is sent until iteration starts.
+    return new ChatStream((state: ChatStreamState, cancelled: AbortSignal) =>
+      this.#streamDeltas(request, options, state, cancelled)
+    );
   }
 
   async *#streamDeltas(
     request: ChatRequest,
     options: CallOptions,
     state: ChatStreamState,
+    cancelled: AbortSignal,
   ): AsyncGenerator<ChatDelta, void, undefined> {
     const body = await this.#body(request, true);
     const label = this.#label("POST", "/chat/completions");
     // Our own controller, so that breaking out of the loop also aborts the fetch.
     const own = new AbortController();
-    const signal = request.signal ? AbortSignal.any([request.signal, own.signal]) : own.signal;
+    const signal = AbortSignal.any(
+      request.signal ? [request.signal, own.signal, cancelled] : [own.signal, cancelled],
+    );
     const { response, clear } = await this.#send(
       "POST",
       "/chat/completions",
@@ -412,9 +425,9 @@ export class LMStudioClient {
       if (type && !/text\/event-stream/i.test(type)) {
         const text = await response.text().catch(() => "");
         throw new InvalidResponseError(
-          `${label}: expected an SSE stream (text/event-stream) but got ${
-            JSON.stringify(type)
-          }: ${text.slice(0, 200)}`,
+          `${label}: expected an SSE stream (text/event-stream) but got ${JSON.stringify(type)}: ${
+            text.slice(0, 200)
+          }`,
           "",
         );
       }
@@ -462,7 +475,8 @@ export class LMStudioClient {
 
   /**
    * Sends a request with retries and the response timeout. Resolves with a 2xx response;
-   * `clear()` stops the response timer (call it once the body has been read or handed on).
+   * `clear()` stops the response timer (call it once the body has been read or handed on);
+   * `timeout` aborts, with the {@link TimeoutError} as reason, if the timer fires first.
    */
   async #send(
     method: string,
@@ -470,7 +484,7 @@ export class LMStudioClient {
     body: string | undefined,
     signal: AbortSignal | undefined,
     onRetry?: (info: RetryInfo) => void,
-  ): Promise<{ response: Response; clear: () => void }> {
+  ): Promise<{ response: Response; clear: () => void; timeout: AbortSignal }> {
     const o = this.#options;
     const label = this.#label(method, path);
     for (let attempt = 0;; attempt++) {
@@ -500,7 +514,7 @@ export class LMStudioClient {
           body,
           signal: combined,
         });
-        if (response.ok) return { response, clear };
+        if (response.ok) return { response, clear, timeout: timeout.signal };
         status = response.status;
         retryAfterMs = parseRetryAfter(response.headers);
         failure = await httpError(response, label);
@@ -534,8 +548,25 @@ export class LMStudioClient {
   }
 }
 
-async function readJson(response: Response, label: string): Promise<unknown> {
-  const text = await response.text();
+async function readJson(
+  response: Response,
+  label: string,
+  signals: ReadonlyArray<AbortSignal | undefined>,
+): Promise<unknown> {
+  let text: string;
+  try {
+    text = await response.text();
+  } catch (cause) {
+    // An abort or the response timeout surfaces as itself; anything else broke the body.
+    for (const signal of signals) if (signal?.aborted) throw signal.reason;
+    throw new StreamError(
+      `${label}: connection lost while reading the response: ${
+        cause instanceof Error ? cause.message : String(cause)
+      }`,
+      "",
+      { cause },
+    );
+  }
   try {
     return JSON.parse(text);
   } catch (cause) {
@@ -562,8 +593,13 @@ async function httpError(response: Response, label: string): Promise<APIError> {
     ({ message, code } = describeServerError(err));
   } catch { /* not JSON: keep the text */ }
   let hint = "";
-  if (/no models? loaded|model_not_found|invalid model identifier|model.*not (found|loaded)/i.test(`${message} ${code ?? ""}`)) {
-    hint = " — load a model in LM Studio (Developer tab, or `lms load <model>`) or set LMSTUDIO_MODEL";
+  if (
+    /no models? loaded|model_not_found|invalid model identifier|model.*not (found|loaded)/i.test(
+      `${message} ${code ?? ""}`,
+    )
+  ) {
+    hint =
+      " — load a model in LM Studio (Developer tab, or `lms load <model>`) or set LMSTUDIO_MODEL";
   } else if (response.status === 401 || response.status === 403) {
     hint = " — check the API key (LMSTUDIO_API_KEY / apiKey)";
   }

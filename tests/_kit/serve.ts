@@ -68,7 +68,7 @@ async function serveNode(handler: Handler): Promise<Served> {
     const headers = new Headers();
     for (const [k, v] of Object.entries(req.headers)) {
       if (typeof v === "string") headers.set(k, v);
-      else if (Array.isArray(v)) for (const x of v) headers.append(k, x);
+      else if (Array.isArray(v)) { for (const x of v) headers.append(k, x); }
     }
     const hasBody = req.method !== "GET" && req.method !== "HEAD";
     const request = new Request(`http://127.0.0.1${req.url}`, {
@@ -92,15 +92,18 @@ async function serveNode(handler: Handler): Promise<Served> {
     if (!response.body) return res.end();
     const reader = response.body.getReader();
     res.on("close", () => reader.cancel().catch(() => {}));
+    let written: Promise<void> = Promise.resolve();
     try {
       while (true) {
         const { done, value } = await reader.read();
         if (done) break;
-        res.write(value);
+        written = new Promise((resolve) => res.write(value, () => resolve()));
       }
       res.end();
     } catch {
-      // The body errored mid-stream (an injected disconnect): reset the connection.
+      // The body errored mid-stream (an injected disconnect): reset the connection, once
+      // what was already written has reached the socket (destroy() would drop it).
+      await written;
       res.destroy();
     }
   });
