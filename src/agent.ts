@@ -13,6 +13,7 @@ import { nativeSystemPrompt } from "./native_protocol.ts";
 import { type Chunking, validateChunking } from "./slice_stream.ts";
 import { type AnyTool, createToolRegistry } from "./tools.ts";
 import { abortableDelay } from "./_retry.ts";
+import { anySignal } from "./_abort.ts";
 
 /**
  * Options for {@link Agent}.
@@ -288,7 +289,7 @@ export class Agent {
     const userSignal = options.signal;
     return new AgentStream(async function* (): AsyncGenerator<StreamChunk, AgentResult, undefined> {
       const own = new AbortController();
-      const signal = userSignal ? AbortSignal.any([userSignal, own.signal]) : own.signal;
+      const signal = userSignal ? anySignal(userSignal, own.signal) : own.signal;
       try {
         signal.throwIfAborted();
         return yield* agentLoop(config, {

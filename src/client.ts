@@ -21,6 +21,7 @@ import {
   TimeoutError,
 } from "./errors.ts";
 import { readEnv } from "./_env.ts";
+import { anySignal } from "./_abort.ts";
 import { abortableDelay, isRetryableStatus, parseRetryAfter, retryDelay } from "./_retry.ts";
 import { ToolCallAccumulator, toToolCallDeltas } from "./_tool_call_accumulator.ts";
 
@@ -409,9 +410,7 @@ export class LMStudioClient {
     const label = this.#label("POST", "/chat/completions");
     // Our own controller, so that breaking out of the loop also aborts the fetch.
     const own = new AbortController();
-    const signal = AbortSignal.any(
-      request.signal ? [request.signal, own.signal, cancelled] : [own.signal, cancelled],
-    );
+    const signal = anySignal(request.signal, own.signal, cancelled);
     const { response, clear } = await this.#send(
       "POST",
       "/chat/completions",
@@ -503,12 +502,15 @@ export class LMStudioClient {
         }, o.timeoutMs);
       }
       const clear = () => clearTimeout(timer);
-      const combined = signal ? AbortSignal.any([signal, timeout.signal]) : timeout.signal;
+      const combined = signal ? anySignal(signal, timeout.signal) : timeout.signal;
       let failure: LMStudioError;
       let status: number | undefined;
       let retryAfterMs: number | undefined;
       try {
-        const response = await this.#fetch(`${o.baseURL}${path}`, {
+        // Called unbound: `this.#fetch(...)` would pass the client as `this`, and browsers'
+        // fetch throws "Illegal invocation" unless `this` is the global object or undefined.
+        const fetchImpl = this.#fetch;
+        const response = await fetchImpl(`${o.baseURL}${path}`, {
           method,
           headers: this.#requestHeaders(body !== undefined),
           body,
