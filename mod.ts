@@ -69,6 +69,8 @@ export {
 export {
   type AnyTool,
   defineTool,
+  type InferOutput,
+  type ObjectSchema,
   type Tool,
   type ToolContext,
   type ToolOutcome,
@@ -83,6 +85,7 @@ export {
   type ParseResult,
 } from "./src/protocol.ts";
 export { toNativeTools } from "./src/native_protocol.ts";
+export { ToolCallAccumulator } from "./src/tool_call_accumulator.ts";
 export {
   type Chunking,
   type SliceOptions,

@@ -148,6 +148,8 @@ export class Agent {
   #onEvent: ((event: AgentEvent) => void) | undefined;
 
   /**
+   * Creates an agent; validates every option.
+   *
    * @param options See {@link AgentOptions}.
    * @throws {TypeError} for duplicate or invalid tools, a bad client, or bad chunking.
    * @throws {RangeError} for a non-positive or non-integer `maxSteps`, negative delays.

@@ -32,15 +32,26 @@ import type { AgentResult, StreamChunk } from "./agent_types.ts";
  * ```
  */
 export class AgentStream implements AsyncIterable<StreamChunk> {
-  #start: () => AsyncGenerator<StreamChunk, AgentResult, undefined>;
+  #start: (cancelled: AbortSignal) => AsyncGenerator<StreamChunk, AgentResult, undefined>;
+  // Aborted when a ReadableStream/Response view is cancelled: `return()` on the iterator would
+  // queue behind a pending `next()` (a model call on a silent server), so the run is stopped
+  // through this signal instead.
+  #cancel = new AbortController();
   #consumed = false;
   #settled: Promise<AgentResult>;
   #resolve!: (r: AgentResult) => void;
   #reject!: (e: unknown) => void;
   #result: Promise<AgentResult> | undefined;
 
-  /** @param start Starts the run (called once, on first consumption). */
-  constructor(start: () => AsyncGenerator<StreamChunk, AgentResult, undefined>) {
+  /**
+   * Wraps a run that starts on first consumption.
+   *
+   * @param start Starts the run (called once, on first consumption); `cancelled` aborts when a
+   *   `ReadableStream` or `Response` view is cancelled, and must stop the run.
+   */
+  constructor(
+    start: (cancelled: AbortSignal) => AsyncGenerator<StreamChunk, AgentResult, undefined>,
+  ) {
     this.#start = start;
     this.#settled = new Promise<AgentResult>((resolve, reject) => {
       this.#resolve = resolve;
@@ -57,7 +68,7 @@ export class AgentStream implements AsyncIterable<StreamChunk> {
   [Symbol.asyncIterator](): AsyncGenerator<StreamChunk, void, undefined> {
     if (this.#consumed) throw new TypeError("AgentStream can only be consumed once");
     this.#consumed = true;
-    const inner = this.#start();
+    const inner = this.#start(this.#cancel.signal);
     const resolve = this.#resolve;
     const reject = this.#reject;
     return (async function* () {
@@ -108,13 +119,15 @@ export class AgentStream implements AsyncIterable<StreamChunk> {
   /** The chunks as a web `ReadableStream`; cancelling it stops the run. */
   toReadableStream(): ReadableStream<StreamChunk> {
     const it = this[Symbol.asyncIterator]();
+    const cancel = this.#cancel;
     return new ReadableStream<StreamChunk>({
       async pull(controller) {
         const { value, done } = await it.next();
         if (done) controller.close();
         else controller.enqueue(value);
       },
-      async cancel() {
+      async cancel(reason) {
+        cancel.abort(cancelReason(reason));
         await it.return();
       },
     }, { highWaterMark: 0 });
@@ -148,6 +161,7 @@ export class AgentStream implements AsyncIterable<StreamChunk> {
   toSSEResponse(init: ResponseInit = {}): Response {
     const encoder = new TextEncoder();
     const it = this[Symbol.asyncIterator]();
+    const cancel = this.#cancel;
     const body = new ReadableStream<Uint8Array>({
       async pull(controller) {
         try {
@@ -155,6 +169,7 @@ export class AgentStream implements AsyncIterable<StreamChunk> {
           if (done) return controller.close();
           controller.enqueue(encoder.encode(`data: ${JSON.stringify(value)}\n\n`));
         } catch (err) {
+          if (cancel.signal.aborted) return; // the reader went away: nobody to tell
           const e = err instanceof Error ? err : new Error(String(err));
           controller.enqueue(
             encoder.encode(
@@ -164,7 +179,8 @@ export class AgentStream implements AsyncIterable<StreamChunk> {
           controller.close();
         }
       },
-      async cancel() {
+      async cancel(reason) {
+        cancel.abort(cancelReason(reason));
         await it.return();
       },
     }, { highWaterMark: 0 });
@@ -173,6 +189,10 @@ export class AgentStream implements AsyncIterable<StreamChunk> {
     if (!headers.has("cache-control")) headers.set("cache-control", "no-cache");
     return new Response(body, { ...response, headers });
   }
+}
+
+function cancelReason(reason: unknown): unknown {
+  return reason ?? new DOMException("The agent stream was cancelled", "AbortError");
 }
 
 function withHeaders(init: ResponseInit, contentType: string): ResponseInit {

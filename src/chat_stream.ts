@@ -14,7 +14,7 @@ import {
   StreamError,
   TimeoutError,
 } from "./errors.ts";
-import { ToolCallAccumulator, toToolCallDeltas } from "./_tool_call_accumulator.ts";
+import { ToolCallAccumulator, toToolCallDeltas } from "./tool_call_accumulator.ts";
 
 /** Limits and context for {@link decodeChatStream}. */
 export interface DecodeChatStreamOptions {
@@ -372,6 +372,8 @@ export class ChatStream implements AsyncIterable<ChatDelta> {
   #error: { error: unknown } | undefined;
 
   /**
+   * Creates a stream over a delta source.
+   *
    * @param source Starts the request and yields deltas, filling `state`; it must stop (and
    *   release the request) when `signal` aborts.
    * @param state Filled while iterating.

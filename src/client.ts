@@ -23,7 +23,7 @@ import {
 import { readEnv } from "./_env.ts";
 import { anySignal } from "./_abort.ts";
 import { abortableDelay, isRetryableStatus, parseRetryAfter, retryDelay } from "./_retry.ts";
-import { ToolCallAccumulator, toToolCallDeltas } from "./_tool_call_accumulator.ts";
+import { ToolCallAccumulator, toToolCallDeltas } from "./tool_call_accumulator.ts";
 
 /** The default base URL: LM Studio's local server. */
 export const DEFAULT_BASE_URL = "http://localhost:1234/v1";
@@ -168,6 +168,8 @@ export class LMStudioClient {
   #responseFormatUnsupported = false;
 
   /**
+   * Creates a client; reads `LMSTUDIO_*` for anything not given.
+   *
    * @param options Connection, retry and timeout settings; see {@link LMStudioClientOptions}.
    * @throws {TypeError} for an invalid `baseURL` or `fetch`.
    * @throws {RangeError} for negative or non-integer limits.

@@ -22,8 +22,11 @@
  * ```
  */
 export class LMStudioError extends Error {
+  /** Stable error name, safe to compare against. */
   override name: string = "LMStudioError";
   /**
+   * Creates the error.
+   *
    * @param message What went wrong, for people.
    * @param options `cause`: the underlying error.
    */
@@ -46,6 +49,7 @@ export class LMStudioError extends Error {
  * ```
  */
 export class APIError extends LMStudioError {
+  /** Stable error name, safe to compare against. */
   override name: "APIError" = "APIError" as const;
   /** HTTP status, or `undefined` for an error event inside a 200 stream. */
   readonly status: number | undefined;
@@ -59,6 +63,8 @@ export class APIError extends LMStudioError {
   readonly partialText: string;
 
   /**
+   * Creates the error.
+   *
    * @param message Full message, including method and URL.
    * @param details Status, the server's message, code, body and partial text.
    * @param options `cause`.
@@ -98,10 +104,13 @@ export class APIError extends LMStudioError {
  * ```
  */
 export class ConnectionError extends LMStudioError {
+  /** Stable error name, safe to compare against. */
   override name: "ConnectionError" = "ConnectionError" as const;
   /** The base URL the client was talking to. */
   readonly baseURL: string;
   /**
+   * Creates the error.
+   *
    * @param message What failed.
    * @param baseURL Base URL of the server.
    * @param options `cause`: the runtime's fetch error.
@@ -130,6 +139,7 @@ export class ConnectionError extends LMStudioError {
  * ```
  */
 export class TimeoutError extends LMStudioError {
+  /** Stable error name, safe to compare against. */
   override name: "TimeoutError" = "TimeoutError" as const;
   /** Which timeout fired. */
   readonly phase: "response" | "idle";
@@ -138,6 +148,8 @@ export class TimeoutError extends LMStudioError {
   /** Text streamed before the silence (empty for `phase: "response"`). */
   readonly partialText: string;
   /**
+   * Creates the error.
+   *
    * @param message What timed out.
    * @param details Phase, limit and partial text.
    * @param options `cause`.
@@ -167,10 +179,13 @@ export class TimeoutError extends LMStudioError {
  * ```
  */
 export class StreamError extends LMStudioError {
+  /** Stable error name, safe to compare against. */
   override name: string = "StreamError";
   /** Text received before the stream broke. */
   readonly partialText: string;
   /**
+   * Creates the error.
+   *
    * @param message What broke.
    * @param partialText Text received so far.
    * @param options `cause`.
@@ -192,12 +207,15 @@ export class StreamError extends LMStudioError {
  * ```
  */
 export class ResponseTooLargeError extends StreamError {
+  /** Stable error name, safe to compare against. */
   override name: "ResponseTooLargeError" = "ResponseTooLargeError" as const;
   /** The limit that was hit. */
   readonly limit: number;
   /** Which unit the limit counts. */
   readonly unit: "bytes" | "chars";
   /**
+   * Creates the error.
+   *
    * @param message What was exceeded.
    * @param details Limit, unit and partial text.
    */
@@ -222,6 +240,7 @@ export class ResponseTooLargeError extends StreamError {
  * ```
  */
 export class InvalidResponseError extends StreamError {
+  /** Stable error name, safe to compare against. */
   override name: "InvalidResponseError" = "InvalidResponseError" as const;
 }
 
@@ -236,6 +255,7 @@ export class InvalidResponseError extends StreamError {
  * ```
  */
 export class ProtocolError extends LMStudioError {
+  /** Stable error name, safe to compare against. */
   override name: "ProtocolError" = "ProtocolError" as const;
   /** The model's last response, verbatim (reasoning removed). */
   readonly rawText: string;
@@ -244,6 +264,8 @@ export class ProtocolError extends LMStudioError {
   /** The step (1-based) in which it happened. */
   readonly step: number;
   /**
+   * Creates the error.
+   *
    * @param message Summary.
    * @param details Raw text, reason and step.
    * @param options `cause`.
@@ -273,10 +295,13 @@ export class ProtocolError extends LMStudioError {
  * ```
  */
 export class LiveStreamError extends LMStudioError {
+  /** Stable error name, safe to compare against. */
   override name: "LiveStreamError" = "LiveStreamError" as const;
   /** The final-answer text already emitted as chunks. */
   readonly deliveredText: string;
   /**
+   * Creates the error.
+   *
    * @param message Summary, including how much was delivered.
    * @param deliveredText Text already emitted.
    * @param options `cause`: the underlying failure.

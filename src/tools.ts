@@ -32,6 +32,40 @@ export interface ToolContext {
 }
 
 /**
+ * The shape of a tool's `parameters`: a zod object schema (`z.object({...})`), seen through
+ * the Standard Schema interface zod implements. (Public types name this instead of zod's
+ * internal classes; at run time `parameters` must be a real `z.object`.)
+ *
+ * @example
+ * ```ts
+ * import * as z from "zod";
+ * import type { ObjectSchema } from "@ai-agent/orchestrator";
+ * const parameters: ObjectSchema<{ city: string }> = z.object({ city: z.string() });
+ * ```
+ */
+export interface ObjectSchema<Output = Record<string, unknown>> {
+  /** Standard Schema properties (zod provides them). */
+  readonly "~standard": {
+    readonly version: 1;
+    readonly vendor: string;
+    readonly types?: { readonly input: unknown; readonly output: Output } | undefined;
+  };
+}
+
+/**
+ * The validated arguments type of a parameters schema (like `z.infer`).
+ *
+ * @example
+ * ```ts
+ * import * as z from "zod";
+ * import type { InferOutput } from "@ai-agent/orchestrator";
+ * const parameters = z.object({ a: z.number() });
+ * const args: InferOutput<typeof parameters> = { a: 1 };
+ * ```
+ */
+export type InferOutput<S> = S extends ObjectSchema<infer O> ? O : never;
+
+/**
  * A tool: a name the model uses, a description it reads, a zod object schema for the arguments
  * and the function that runs. `execute` receives the arguments already validated (and with
  * zod's defaults and transforms applied).
@@ -49,7 +83,7 @@ export interface ToolContext {
  * };
  * ```
  */
-export interface Tool<P extends z.ZodObject = z.ZodObject, R = unknown> {
+export interface Tool<P extends ObjectSchema = ObjectSchema, R = unknown> {
   /** How the model names the tool: `/^[A-Za-z_][A-Za-z0-9_.-]{0,63}$/`. */
   readonly name: string;
   /** What the tool does and when to use it, for the model. */
@@ -60,7 +94,7 @@ export interface Tool<P extends z.ZodObject = z.ZodObject, R = unknown> {
    * Runs the tool. Whatever it returns (or resolves to) is shown to the model: strings as-is,
    * everything else as JSON. Throwing is fine: the model sees the error message.
    */
-  execute(args: z.infer<P>, context: ToolContext): R | Promise<R>;
+  execute(args: InferOutput<P>, context: ToolContext): R | Promise<R>;
 }
 
 /**
@@ -158,7 +192,7 @@ function validateTool(tool: unknown, where: string): asserts tool is AnyTool {
  * });
  * ```
  */
-export function defineTool<P extends z.ZodObject, R>(definition: Tool<P, R>): Tool<P, R> {
+export function defineTool<P extends ObjectSchema, R>(definition: Tool<P, R>): Tool<P, R> {
   validateTool(definition, "Cannot define tool");
   return Object.freeze(definition);
 }

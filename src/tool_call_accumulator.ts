@@ -10,7 +10,19 @@ interface Partial {
   args: string[];
 }
 
-/** Collects {@link ToolCallDelta} fragments into whole {@link ToolCall}s. */
+/**
+ * Collects streamed native tool-call fragments ({@link ToolCallDelta}) into whole
+ * {@link ToolCall}s, merged by `index`, tolerant of servers that repeat an empty name or id.
+ *
+ * @example
+ * ```ts
+ * import { ToolCallAccumulator } from "@ai-agent/orchestrator";
+ * const acc = new ToolCallAccumulator();
+ * acc.add([{ index: 0, id: "7", name: "add", arguments: '{"a":' }]);
+ * acc.add([{ index: 0, id: "", name: "", arguments: "2}" }]);
+ * console.log(acc.result()[0]?.function); // { name: "add", arguments: '{"a":2}' }
+ * ```
+ */
 export class ToolCallAccumulator {
   #calls = new Map<number, Partial>();
 
