@@ -4,7 +4,8 @@
 //
 // Plain JavaScript on purpose: it must run on the machine's own Node, whatever its version.
 import { spawnSync } from "node:child_process";
-import { existsSync, statSync, writeFileSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -34,9 +35,12 @@ function works(path) {
 export function setup({ quiet = false } = {}) {
   const marker = join(root, "node_modules", ".setup-done");
   const lock = join(root, "package-lock.json");
-  const fresh = existsSync(marker) && existsSync(lock) &&
-    statSync(marker).mtimeMs >= statSync(lock).mtimeMs &&
-    statSync(marker).mtimeMs >= statSync(join(root, "package.json")).mtimeMs &&
+  // Stale when the lock file (what npm installs) changed: editing scripts in package.json
+  // must not trigger a reinstall.
+  const stamp = createHash("sha256")
+    .update(existsSync(lock) ? readFileSync(lock) : readFileSync(join(root, "package.json")))
+    .digest("hex");
+  const fresh = existsSync(marker) && readFileSync(marker, "utf8") === stamp &&
     Object.values(runtimes).every(existsSync);
   if (fresh) return runtimes;
   if (!quiet) console.error("setup: installing dependencies and runtimes from npm (one time)…");
@@ -59,7 +63,7 @@ export function setup({ quiet = false } = {}) {
   for (const [name, path] of Object.entries(runtimes)) {
     if (!works(path)) throw new Error(`setup: ${name} is not runnable at ${path}`);
   }
-  writeFileSync(marker, new Date().toISOString());
+  writeFileSync(marker, stamp);
   return runtimes;
 }
 
