@@ -27,7 +27,9 @@ function installSmokeDeps() {
 }
 
 async function bundle() {
-  const esbuild = await import(pathToFileURL(join(root, "node_modules", "esbuild", "lib", "main.js")));
+  const esbuild = await import(
+    pathToFileURL(join(root, "node_modules", "esbuild", "lib", "main.js"))
+  );
   mkdirSync(buildDir, { recursive: true });
   const common = {
     entryPoints: [join(smokeDir, "smoke.ts")],
@@ -36,7 +38,12 @@ async function bundle() {
     target: "es2022",
     logLevel: "warning",
   };
-  await esbuild.build({ ...common, format: "iife", globalName: "Smoke", outfile: join(buildDir, "smoke.iife.js") });
+  await esbuild.build({
+    ...common,
+    format: "iife",
+    globalName: "Smoke",
+    outfile: join(buildDir, "smoke.iife.js"),
+  });
   await esbuild.build({ ...common, format: "esm", outfile: join(buildDir, "smoke.esm.js") });
   await esbuild.build({
     ...common,
@@ -54,7 +61,10 @@ runSmoke(location.origin + "/v1").then((r) => { window.smokeResult = r; }, (e) =
 
 function startServer() {
   return new Promise((resolve, reject) => {
-    const child = spawn(rt.node, [join(smokeDir, "fake_server.ts")], { cwd: root, stdio: ["ignore", "pipe", "inherit"] });
+    const child = spawn(rt.node, [join(smokeDir, "fake_server.ts")], {
+      cwd: root,
+      stdio: ["ignore", "pipe", "inherit"],
+    });
     let out = "";
     child.stdout.on("data", (d) => {
       out += d;
@@ -67,11 +77,20 @@ function startServer() {
 
 function runCli(cmd, args) {
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { cwd: root, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, NO_COLOR: "1" } });
+    const child = spawn(cmd, args, {
+      cwd: root,
+      stdio: ["ignore", "pipe", "pipe"],
+      env: { ...process.env, NO_COLOR: "1" },
+    });
     let out = "";
     child.stdout.on("data", (d) => (out += d));
     child.stderr.on("data", (d) => (out += d));
-    child.on("close", (code) => (code === 0 ? resolve(out.trim()) : reject(new Error(out.trim() || `exit ${code}`))));
+    child.on(
+      "close",
+      (
+        code,
+      ) => (code === 0 ? resolve(out.trim()) : reject(new Error(out.trim() || `exit ${code}`))),
+    );
   });
 }
 
@@ -79,7 +98,10 @@ function withTimeout(promise, ms, what) {
   let timer;
   return Promise.race([
     promise,
-    new Promise((_, reject) => (timer = setTimeout(() => reject(new Error(`${what}: timed out after ${ms} ms`)), ms))),
+    new Promise((
+      _,
+      reject,
+    ) => (timer = setTimeout(() => reject(new Error(`${what}: timed out after ${ms} ms`)), ms))),
   ]).finally(() => clearTimeout(timer));
 }
 
@@ -88,14 +110,24 @@ const runners = {
   deno: (base) => runCli(rt.deno, ["run", "-A", "tests/runtime/smoke_cli.ts", base]),
   bun: (base) => runCli(rt.bun, ["run", "tests/runtime/smoke_cli.ts", base]),
   "node 24": (base) => runCli(rt.node, ["tests/runtime/smoke_cli.ts", base]),
-  "node 22": (base) => runCli(join(smokeDir, "node_modules", "node22", "bin", "node"), ["tests/runtime/smoke_cli.ts", base]),
+  "node 22": (base) =>
+    runCli(join(smokeDir, "node_modules", "node22", "bin", "node"), [
+      "tests/runtime/smoke_cli.ts",
+      base,
+    ]),
   "edge-runtime": async (base) => {
-    const { EdgeRuntime } = await import(pathToFileURL(join(smokeDir, "node_modules", "edge-runtime", "dist", "index.js")));
-    const runtime = new EdgeRuntime({ initialCode: readFileSync(join(buildDir, "smoke.iife.js"), "utf8") });
+    const { EdgeRuntime } = await import(
+      pathToFileURL(join(smokeDir, "node_modules", "edge-runtime", "dist", "index.js"))
+    );
+    const runtime = new EdgeRuntime({
+      initialCode: readFileSync(join(buildDir, "smoke.iife.js"), "utf8"),
+    });
     return await runtime.evaluate(`Smoke.runSmoke(${JSON.stringify(base)})`);
   },
   "workerd (miniflare)": async (base) => {
-    const { Miniflare } = await import(pathToFileURL(join(smokeDir, "node_modules", "miniflare", "dist", "src", "index.js")));
+    const { Miniflare } = await import(
+      pathToFileURL(join(smokeDir, "node_modules", "miniflare", "dist", "src", "index.js"))
+    );
     const worker = `${readFileSync(join(buildDir, "smoke.esm.js"), "utf8")}
 export default { async fetch() {
   try { return new Response(await runSmoke(${JSON.stringify(base)})); }
@@ -114,13 +146,27 @@ export default { async fetch() {
     }
   },
   chromium: async (_base, port) => {
-    if (!existsSync(CHROMIUM)) throw new Error(`no Chromium at ${CHROMIUM} (install Debian's chromium package)`);
-    const puppeteer = (await import(pathToFileURL(join(smokeDir, "node_modules", "puppeteer-core", "lib", "puppeteer", "puppeteer-core.js")))).default;
+    if (!existsSync(CHROMIUM)) {
+      throw new Error(`no Chromium at ${CHROMIUM} (install Debian's chromium package)`);
+    }
+    const puppeteer = (await import(
+      pathToFileURL(
+        join(smokeDir, "node_modules", "puppeteer-core", "lib", "puppeteer", "puppeteer-core.js"),
+      )
+    )).default;
     const browser = await puppeteer.launch({
       executablePath: CHROMIUM,
       headless: true,
-      args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+      args: [
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+      ],
     });
     try {
       const page = await browser.newPage();
@@ -152,7 +198,9 @@ try {
       console.log(`PASS ${name} (${Date.now() - t0} ms): ${String(out).split("\n").pop()}`);
     } catch (err) {
       failed++;
-      console.log(`FAIL ${name} (${Date.now() - t0} ms): ${err instanceof Error ? err.message : err}`);
+      console.log(
+        `FAIL ${name} (${Date.now() - t0} ms): ${err instanceof Error ? err.message : err}`,
+      );
     }
   }
 } finally {

@@ -58,7 +58,9 @@ export function setup({ quiet = false } = {}) {
       stdio: "inherit",
       timeout: 120_000,
     });
-    if (r.status !== 0) console.error(`setup: ${pkg} postinstall exited ${r.status}; checking binary`);
+    if (r.status !== 0) {
+      console.error(`setup: ${pkg} postinstall exited ${r.status}; checking binary`);
+    }
   }
   for (const [name, path] of Object.entries(runtimes)) {
     if (!works(path)) throw new Error(`setup: ${name} is not runnable at ${path}`);

@@ -19,31 +19,40 @@ for (const mode of ["native", "fallback"] as const) {
       }
     };
 
-    test("aborts with the first input's reason", withMode(() => {
-      const a = new AbortController();
-      const b = new AbortController();
-      const combined = anySignal(a.signal, undefined, b.signal);
-      assert.equal(combined.aborted, false);
-      const reason = new Error("stop b");
-      b.abort(reason);
-      assert.equal(combined.aborted, true);
-      assert.equal(combined.reason, reason);
-      a.abort(new Error("later"));
-      assert.equal(combined.reason, reason);
-    }));
+    test(
+      "aborts with the first input's reason",
+      withMode(() => {
+        const a = new AbortController();
+        const b = new AbortController();
+        const combined = anySignal(a.signal, undefined, b.signal);
+        assert.equal(combined.aborted, false);
+        const reason = new Error("stop b");
+        b.abort(reason);
+        assert.equal(combined.aborted, true);
+        assert.equal(combined.reason, reason);
+        a.abort(new Error("later"));
+        assert.equal(combined.reason, reason);
+      }),
+    );
 
-    test("is aborted at once when an input already is", withMode(() => {
-      const a = new AbortController();
-      const reason = new Error("already");
-      a.abort(reason);
-      const combined = anySignal(new AbortController().signal, a.signal);
-      assert.equal(combined.aborted, true);
-      assert.equal(combined.reason, reason);
-    }));
+    test(
+      "is aborted at once when an input already is",
+      withMode(() => {
+        const a = new AbortController();
+        const reason = new Error("already");
+        a.abort(reason);
+        const combined = anySignal(new AbortController().signal, a.signal);
+        assert.equal(combined.aborted, true);
+        assert.equal(combined.reason, reason);
+      }),
+    );
 
-    test("returns a lone input unchanged", withMode(() => {
-      const a = new AbortController();
-      assert.equal(anySignal(undefined, a.signal), a.signal);
-    }));
+    test(
+      "returns a lone input unchanged",
+      withMode(() => {
+        const a = new AbortController();
+        assert.equal(anySignal(undefined, a.signal), a.signal);
+      }),
+    );
   });
 }
