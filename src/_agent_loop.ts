@@ -303,7 +303,9 @@ async function* streamReply(
         if (delivered.length) await cfg.delay(cfg.chunkDelayMs, run.signal);
         const slice = held.shift()!;
         delivered.push(slice);
-        yield { text: slice, step, isFinal: false };
+        const chunk = { text: slice, step, isFinal: false };
+        run.emit({ type: "chunk", chunk });
+        yield chunk;
       }
     }
     const result = await stream.finalResult();
@@ -455,10 +457,10 @@ class LiveText {
     // are held until they close.
     this.#pending.push(delta);
     const raw = this.#pending.join("");
-    const visible = stripThink(raw);
-    if (/^\s*<think>/.test(raw) && !raw.includes("</think>")) return "";
-    const start = visible.trimStart();
-    if (start === "") return "";
+    const start = stripThink(raw).trimStart();
+    // Wait on an unclosed <think> block, and on a "<think>" tag cut by a delta boundary
+    // ("<th" + "ink>"): either may still turn out to be reasoning, never answer text.
+    if (start.startsWith("<think>") || "<think>".startsWith(start)) return "";
     if (start.startsWith("{") || start.startsWith("`")) {
       this.#mode = "envelope";
       this.#pending = [];
