@@ -212,8 +212,7 @@ export class Agent {
       maxToolResultChars,
       chunking: validateChunking(options.chunking ?? "word"),
       chunkDelayMs,
-      delay: (ms, signal) =>
-        ms > 0 ? (userDelay ?? abortableDelay)(ms, signal) : Promise.resolve(),
+      delay: (ms, signal) => ms > 0 ? (userDelay ?? abortableDelay)(ms, signal) : Promise.resolve(),
     };
     this.#live = options.live ?? false;
     this.#onEvent = options.onEvent;
@@ -289,9 +288,11 @@ export class Agent {
     };
     const live = options.live ?? this.#live;
     const userSignal = options.signal;
-    return new AgentStream(async function* (): AsyncGenerator<StreamChunk, AgentResult, undefined> {
+    return new AgentStream(async function* (
+      cancelled: AbortSignal,
+    ): AsyncGenerator<StreamChunk, AgentResult, undefined> {
       const own = new AbortController();
-      const signal = userSignal ? anySignal(userSignal, own.signal) : own.signal;
+      const signal = anySignal(userSignal, own.signal, cancelled);
       try {
         signal.throwIfAborted();
         return yield* agentLoop(config, {
