@@ -257,7 +257,7 @@ export class InvalidResponseError extends StreamError {
 export class ProtocolError extends LMStudioError {
   /** Stable error name, safe to compare against. */
   override name: "ProtocolError" = "ProtocolError" as const;
-  /** The model's last response, verbatim (reasoning removed). */
+  /** The model's last reply exactly as written (`<think>` blocks included; reasoning sent in separate fields is not). */
   readonly rawText: string;
   /** What was wrong with it. */
   readonly reason: string;
