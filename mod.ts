@@ -92,4 +92,5 @@ export {
   SliceStream,
   sliceText,
   TextSlicer,
+  validateChunking,
 } from "./src/slice_stream.ts";
