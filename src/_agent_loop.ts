@@ -8,7 +8,14 @@
 // - the last yielded chunk, and only it, has isFinal: true;
 // - in live mode, text already yielded can never be taken back: any later failure of that
 //   reply ends the run with LiveStreamError.
-import type { ChatMessage, ChatParams, ChatResult, ResponseFormat, ToolCall, Usage } from "./chat.ts";
+import type {
+  ChatMessage,
+  ChatParams,
+  ChatResult,
+  ResponseFormat,
+  ToolCall,
+  Usage,
+} from "./chat.ts";
 import { addUsage } from "./chat.ts";
 import type { LMStudioClient } from "./client.ts";
 import { APIError, LiveStreamError, ProtocolError } from "./errors.ts";
@@ -22,7 +29,12 @@ import {
   parseEnvelope,
   toolResultMessage,
 } from "./protocol.ts";
-import { nativeCorrectionMessage, nativeMaxStepsMessage, nativeToolMessage, toNativeTools } from "./native_protocol.ts";
+import {
+  nativeCorrectionMessage,
+  nativeMaxStepsMessage,
+  nativeToolMessage,
+  toNativeTools,
+} from "./native_protocol.ts";
 import { type AnyTool, runTool, type ToolOutcome } from "./tools.ts";
 import { type Chunking, sliceText, TextSlicer } from "./slice_stream.ts";
 import { LiveFinalExtractor } from "./_live_final.ts";
@@ -76,7 +88,7 @@ export async function* agentLoop(
   cfg: LoopConfig,
   run: LoopRun,
 ): AsyncGenerator<StreamChunk, AgentResult, undefined> {
-  const { signal, emit } = run;
+  const { emit } = run;
   const history: ChatMessage[] = [...run.history, { role: "user", content: run.prompt }];
   let usage: Usage = ZERO_USAGE;
   const native = cfg.protocol === "native";
@@ -128,7 +140,9 @@ export async function* agentLoop(
       if (decision.kind === "final") {
         history.push({
           role: "assistant",
-          content: native ? decision.content : envelopeText({ type: "final", content: decision.content }),
+          content: native
+            ? decision.content
+            : envelopeText({ type: "final", content: decision.content }),
         });
         return yield* finish(decision.content, step, "final", reply);
       }
@@ -160,7 +174,7 @@ function decide(reply: ChatResult, native: boolean): Decision {
   if (reply.finishReason === "length") {
     return {
       kind: "violation",
-      reason: "your reply was cut off by the token limit (finish_reason \"length\") before it " +
+      reason: 'your reply was cut off by the token limit (finish_reason "length") before it ' +
         "was complete; reply again, shorter",
     };
   }
@@ -170,7 +184,11 @@ function decide(reply: ChatResult, native: boolean): Decision {
         kind: "tools",
         calls: reply.toolCalls.map((c) => {
           try {
-            return { id: c.id, name: c.function.name, args: JSON.parse(c.function.arguments || "{}") };
+            return {
+              id: c.id,
+              name: c.function.name,
+              args: JSON.parse(c.function.arguments || "{}"),
+            };
           } catch (err) {
             return {
               id: c.id,
@@ -230,8 +248,9 @@ async function* callModel(
   if (!native && cfg.responseFormat && !cfg.client.responseFormatUnsupported) {
     format = buildResponseFormat(cfg.tools, { finalOnly: opts.fallback });
   }
-  const onRetry = (info: { attempt: number; delayMs: number; status?: number; error: APIError | Error }) =>
-    run.emit({ type: "model_retry", step, ...info } as AgentEvent);
+  const onRetry = (
+    info: { attempt: number; delayMs: number; status?: number; error: APIError | Error },
+  ) => run.emit({ type: "model_retry", step, ...info } as AgentEvent);
 
   for (;;) {
     const req = {

@@ -127,6 +127,8 @@ export interface Usage {
 }
 
 /** Why generation stopped: `"stop"`, `"length"` (token limit), `"tool_calls"`, … or `null`. */
+// `string & {}` keeps editor completion for the known values while accepting any string.
+// deno-lint-ignore ban-types
 export type FinishReason = "stop" | "length" | "tool_calls" | "content_filter" | (string & {});
 
 /**
@@ -243,7 +245,11 @@ export function toUsage(u: z.infer<typeof WireUsage> | null | undefined): Usage 
   if (!u) return undefined;
   const promptTokens = u.prompt_tokens ?? 0;
   const completionTokens = u.completion_tokens ?? 0;
-  return { promptTokens, completionTokens, totalTokens: u.total_tokens ?? promptTokens + completionTokens };
+  return {
+    promptTokens,
+    completionTokens,
+    totalTokens: u.total_tokens ?? promptTokens + completionTokens,
+  };
 }
 
 /** Adds two usages; `undefined` counts as nothing. */

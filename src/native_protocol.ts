@@ -54,9 +54,7 @@ export function nativeSystemPrompt(tools: readonly AnyTool[], instructions?: str
 
 /** The `role: "tool"` message that answers one native call. */
 export function nativeToolMessage(outcome: ToolOutcome, callId: string): ChatMessage {
-  const content = outcome.ok
-    ? outcome.output
-    : `Error (${outcome.kind}): ${outcome.error}`;
+  const content = outcome.ok ? outcome.output : `Error (${outcome.kind}): ${outcome.error}`;
   return { role: "tool", tool_call_id: callId, content };
 }
 

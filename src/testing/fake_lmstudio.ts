@@ -9,7 +9,6 @@ import {
   chatCompletionEvents,
   encodeSSE,
   type FakeToolCall,
-  seededRandom,
   type ServerFlavor,
   splitBytes,
   tokenize,
@@ -187,7 +186,9 @@ export function createFakeLMStudio(options: FakeLMStudioOptions = {}): FakeLMStu
       });
     }
     if (!url.pathname.endsWith("/chat/completions") || request.method !== "POST") {
-      return json(404, { error: `Unexpected endpoint or method. (${request.method} ${url.pathname})` });
+      return json(404, {
+        error: `Unexpected endpoint or method. (${request.method} ${url.pathname})`,
+      });
     }
     if (!body || !Array.isArray(body.messages)) {
       return json(400, {
@@ -210,7 +211,9 @@ export function createFakeLMStudio(options: FakeLMStudioOptions = {}): FakeLMStu
     if (reply.firstByteDelayMs) await sleep(reply.firstByteDelayMs, request.signal);
     if (reply.status !== undefined && (reply.status < 200 || reply.status > 299)) {
       return new Response(
-        typeof reply.body === "string" ? reply.body : JSON.stringify(reply.body ?? { error: "fake error" }),
+        typeof reply.body === "string"
+          ? reply.body
+          : JSON.stringify(reply.body ?? { error: "fake error" }),
         {
           status: reply.status,
           headers: { "content-type": reply.contentType ?? "application/json", ...reply.headers },
@@ -437,5 +440,3 @@ function abortableBody(response: Response, signal: AbortSignal): Response {
     headers: response.headers,
   });
 }
-
-
