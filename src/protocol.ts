@@ -319,6 +319,21 @@ const UNTERMINATED = -2;
  * as the nesting passes `maxDepth`, UNTERMINATED if the text ends first.
  */
 function findObjectEnd(text: string, start: number, maxDepth: number): number {
+  return scanBrackets(text, start, maxDepth, true);
+}
+
+/** Whether brackets outside strings nest deeper than `maxDepth` anywhere in `text`. */
+function maxNestingExceeded(text: string, maxDepth: number): boolean {
+  return scanBrackets(text, 0, maxDepth, false) === TOO_DEEP;
+}
+
+/**
+ * One pass over `text` from `start`, tracking bracket depth outside strings. With
+ * `stopAtClose`, returns the index after the bracket that closes the first one; otherwise
+ * scans to the end (stray closers clamp the depth at 0). TOO_DEEP past `maxDepth`,
+ * UNTERMINATED at the end of the text.
+ */
+function scanBrackets(text: string, start: number, maxDepth: number, stopAtClose: boolean): number {
   let depth = 0;
   let inString = false;
   for (let i = start; i < text.length; i++) {
@@ -331,30 +346,12 @@ function findObjectEnd(text: string, start: number, maxDepth: number): number {
     } else if (c === OPEN_BRACE || c === OPEN_BRACKET) {
       if (++depth > maxDepth) return TOO_DEEP;
     } else if (c === CLOSE_BRACE || c === CLOSE_BRACKET) {
-      if (--depth === 0) return i + 1;
+      if (stopAtClose) {
+        if (--depth === 0) return i + 1;
+      } else if (depth > 0) depth--;
     }
   }
   return UNTERMINATED;
-}
-
-/** Whether brackets outside strings nest deeper than `maxDepth` anywhere in `text`. */
-function maxNestingExceeded(text: string, maxDepth: number): boolean {
-  let depth = 0;
-  let inString = false;
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if (inString) {
-      if (c === BACKSLASH) i++;
-      else if (c === QUOTE) inString = false;
-    } else if (c === QUOTE) {
-      inString = true;
-    } else if (c === OPEN_BRACE || c === OPEN_BRACKET) {
-      if (++depth > maxDepth) return true;
-    } else if (c === CLOSE_BRACE || c === CLOSE_BRACKET) {
-      depth = Math.max(0, depth - 1);
-    }
-  }
-  return false;
 }
 
 function tooDeep(maxDepth: number): string {
