@@ -27,6 +27,7 @@ import {
   MAX_STEPS_FALLBACK_TEXT,
   maxStepsMessage,
   parseEnvelope,
+  toolArgumentsTooLarge,
   toolResultMessage,
 } from "./protocol.ts";
 import {
@@ -183,6 +184,11 @@ function decide(reply: ChatResult, native: boolean): Decision {
       return {
         kind: "tools",
         calls: reply.toolCalls.map((c) => {
+          const tooLarge = toolArgumentsTooLarge(c.function.arguments);
+          if (tooLarge) {
+            const args = `${c.function.arguments.slice(0, 200)}…`;
+            return { id: c.id, name: c.function.name, args, argsError: tooLarge };
+          }
           try {
             return {
               id: c.id,

@@ -125,7 +125,9 @@ export async function* decodeChatStream(
   const maxChars = options.maxResponseChars ?? Infinity;
 
   const reader = body.getReader();
-  const decoder = new TextDecoder();
+  // ignoreBOM: Deno's streaming decoder drops a U+FEFF from the middle of the text when its
+  // bytes arrive split across reads; the parser strips the one leading BOM SSE allows.
+  const decoder = new TextDecoder("utf-8", { ignoreBOM: true });
   // Deltas parsed from the current network read; yielded before the next read so that
   // delivery is as real-time as the bytes themselves.
   let pending: ChatDelta[] = [];
@@ -189,16 +191,17 @@ export async function* decodeChatStream(
       if (toolCalls) state.toolCalls.add(toolCalls);
     }
     if (text === "" && reasoning === "" && !toolCalls) return; // role-only / finish chunk
-    if (text !== "") state.textParts.push(text);
-    if (reasoning !== "") state.reasoningParts.push(reasoning);
     chars += text.length + reasoning.length;
     if (chars > maxChars) {
+      // Checked before recording: partialText is what was delivered, within the limit.
       failure = new ResponseTooLargeError(
         `${label}: response exceeded maxResponseChars (${maxChars}); reading stopped`,
         { limit: maxChars, unit: "chars", partialText: partial() },
       );
       return;
     }
+    if (text !== "") state.textParts.push(text);
+    if (reasoning !== "") state.reasoningParts.push(reasoning);
     pending.push(toolCalls ? { text, reasoning, toolCalls } : { text, reasoning });
   };
 
@@ -243,7 +246,12 @@ export async function* decodeChatStream(
     }, ms);
   };
 
+  // Set by the abort listener (abort events are dispatched synchronously), so the read loop
+  // checks a local instead of `signal.aborted`, whose getter is costly on Node for the
+  // composite signals of AbortSignal.any() (it re-checks every source on each access).
+  let aborted = false;
   const onAbort = () => {
+    aborted = true;
     reader.cancel(signal!.reason).catch(() => {});
   };
   signal?.addEventListener("abort", onAbort, { once: true });
@@ -260,7 +268,7 @@ export async function* decodeChatStream(
         result = await reader.read();
       } catch (cause) {
         reading = false;
-        if (signal?.aborted) throw signal.reason;
+        if (aborted) throw signal!.reason;
         if (idleFailure) throw idleFailure;
         throw new StreamError(
           `${label}: connection lost after ${bytes} bytes: ${errorMessage(cause)}`,
@@ -269,7 +277,7 @@ export async function* decodeChatStream(
         );
       }
       reading = false;
-      if (signal?.aborted) throw signal.reason;
+      if (aborted) throw signal!.reason;
       if (idleFailure) throw idleFailure;
       if (result.done) break;
       bytes += result.value.byteLength;
@@ -368,6 +376,9 @@ export class ChatStream implements AsyncIterable<ChatDelta> {
   // Aborted when a ReadableStream view is cancelled: settles a read that waits on the server.
   #cancel = new AbortController();
   #iterator: AsyncGenerator<ChatDelta, void, undefined> | undefined;
+  // Set when the source finished normally; the result is built (texts joined) only when
+  // finalResult() asks for it, so plain iteration never pays for the join.
+  #finished = false;
   #result: ChatResult | undefined;
   #error: { error: unknown } | undefined;
 
@@ -405,7 +416,7 @@ export class ChatStream implements AsyncIterable<ChatDelta> {
       this.#error = { error };
       throw error;
     }
-    this.#result = chatStreamResult(this.#state);
+    this.#finished = true;
   }
 
   /**
@@ -413,12 +424,13 @@ export class ChatStream implements AsyncIterable<ChatDelta> {
    * error if it failed.
    */
   async finalResult(): Promise<ChatResult> {
-    if (this.#result) return this.#result;
-    const it = this.#iterator ?? this[Symbol.asyncIterator]();
-    while (!(await it.next()).done) { /* drain */ }
-    if (this.#error) throw this.#error.error;
-    if (!this.#result) throw new TypeError("ChatStream was cancelled before it finished");
-    return this.#result;
+    if (!this.#finished) {
+      const it = this.#iterator ?? this[Symbol.asyncIterator]();
+      while (!(await it.next()).done) { /* drain */ }
+      if (this.#error) throw this.#error.error;
+      if (!this.#finished) throw new TypeError("ChatStream was cancelled before it finished");
+    }
+    return this.#result ??= chatStreamResult(this.#state);
   }
 
   /** The stream as a web `ReadableStream` (cancelling it cancels the request). */

@@ -258,7 +258,7 @@ export class LMStudioClient {
       const body = await readJson(response, this.#label("GET", "/models"), [
         options.signal,
         timeout,
-      ]);
+      ], this.#options.maxResponseBytes);
       const parsed = WireModels.safeParse(body);
       if (!parsed.success) {
         throw new InvalidResponseError(
@@ -327,7 +327,12 @@ export class LMStudioClient {
       options.onRetry,
     );
     try {
-      const json = await readJson(response, label, [request.signal, timeout]);
+      const json = await readJson(
+        response,
+        label,
+        [request.signal, timeout],
+        this.#options.maxResponseBytes,
+      );
       if (json && typeof json === "object" && "error" in json) {
         const { message, code } = describeServerError((json as { error: unknown }).error);
         throw new APIError(`${label}: server returned an error: ${message}`, {
@@ -424,7 +429,7 @@ export class LMStudioClient {
     try {
       const type = response.headers.get("content-type") ?? "";
       if (type && !/text\/event-stream/i.test(type)) {
-        const text = await response.text().catch(() => "");
+        const text = await readText(response, 4096, label, "truncate").catch(() => "");
         throw new InvalidResponseError(
           `${label}: expected an SSE stream (text/event-stream) but got ${JSON.stringify(type)}: ${
             text.slice(0, 200)
@@ -521,7 +526,7 @@ export class LMStudioClient {
         if (response.ok) return { response, clear, timeout: timeout.signal };
         status = response.status;
         retryAfterMs = parseRetryAfter(response.headers);
-        failure = await httpError(response, label);
+        failure = await httpError(response, label, this.#apiKey);
         if (!isRetryableStatus(response.status)) {
           clear();
           throw failure;
@@ -552,15 +557,63 @@ export class LMStudioClient {
   }
 }
 
+/**
+ * Reads a body as text, at most `maxBytes` of it: past that, `"throw"` fails with
+ * ResponseTooLargeError and `"truncate"` returns what was read. The rest is never read, so a
+ * huge or endless body cannot exhaust memory. Decoded once at the end (Deno's streaming
+ * decoder drops a U+FEFF whose bytes arrive split across reads).
+ */
+async function readText(
+  response: Response,
+  maxBytes: number,
+  label: string,
+  over: "throw" | "truncate",
+): Promise<string> {
+  if (!response.body || !Number.isFinite(maxBytes)) return await response.text();
+  const reader = response.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      if (size + value.byteLength > maxBytes) {
+        if (over === "throw") {
+          throw new ResponseTooLargeError(
+            `${label}: response exceeded maxResponseBytes (${maxBytes}); reading stopped`,
+            { limit: maxBytes, unit: "bytes", partialText: "" },
+          );
+        }
+        chunks.push(value.subarray(0, maxBytes - size));
+        size = maxBytes;
+        break;
+      }
+      chunks.push(value);
+      size += value.byteLength;
+    }
+  } finally {
+    reader.cancel().catch(() => {}); // releases the connection; a no-op once done
+  }
+  const all = new Uint8Array(size);
+  let at = 0;
+  for (const chunk of chunks) {
+    all.set(chunk, at);
+    at += chunk.byteLength;
+  }
+  return new TextDecoder().decode(all);
+}
+
 async function readJson(
   response: Response,
   label: string,
   signals: ReadonlyArray<AbortSignal | undefined>,
+  maxBytes: number,
 ): Promise<unknown> {
   let text: string;
   try {
-    text = await response.text();
+    text = await readText(response, maxBytes, label, "throw");
   } catch (cause) {
+    if (cause instanceof ResponseTooLargeError) throw cause;
     // An abort or the response timeout surfaces as itself; anything else broke the body.
     for (const signal of signals) if (signal?.aborted) throw signal.reason;
     throw new StreamError(
@@ -582,11 +635,19 @@ async function readJson(
   }
 }
 
-async function httpError(response: Response, label: string): Promise<APIError> {
+async function httpError(
+  response: Response,
+  label: string,
+  apiKey: string | undefined,
+): Promise<APIError> {
   let text = "";
   try {
-    text = await response.text();
+    // Error bodies are short; an endless one must not hold the request up.
+    text = await readText(response, 65_536, label, "truncate");
   } catch { /* body unreadable: the status says enough */ }
+  // Some servers echo the credentials they rejected ("Invalid API key: Bearer sk-…"): the key
+  // must not travel on in the error's message, serverMessage or body.
+  if (apiKey) text = text.replaceAll(apiKey, "[redacted]");
   let body: unknown = text;
   let message = text.trim() || response.statusText || "no message";
   let code: string | undefined;

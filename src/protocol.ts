@@ -405,6 +405,22 @@ function describeField(fields: Record<string, unknown>, key: string): string {
   return Object.hasOwn(fields, key) ? jsonKind(fields[key]) : "nothing (it is missing)";
 }
 
+/**
+ * Why a native tool call's JSON arguments break the limits {@link parseEnvelope} applies to a
+ * whole reply (longer than 1_000_000 characters, nested deeper than 64), or `undefined`. Checked
+ * before `JSON.parse`, so such arguments never become objects that user code (or a
+ * `JSON.stringify` of an event) would recurse into.
+ */
+export function toolArgumentsTooLarge(json: string): string | undefined {
+  if (json.length > 1_000_000) {
+    return `arguments are too long (${json.length} characters; the limit is 1000000)`;
+  }
+  if (maxNestingExceeded(json, 64)) {
+    return "arguments are nested deeper than 64 levels of objects and arrays";
+  }
+  return undefined;
+}
+
 function positiveInteger(name: string, value: number): number {
   if (!Number.isInteger(value) || value <= 0) {
     throw new RangeError(`parseEnvelope: ${name} must be a positive integer, got ${value}`);
