@@ -31,7 +31,7 @@ import {
 } from "./_kit/reliability_kit.ts";
 
 const USER = [{ role: "user" as const, content: "hi" }];
-/** LONG=1 runs ten times as many cases. */
+/** ORCH_LONG=1 runs ten times as many cases. */
 const RUNS = isLong() ? 10 : 1;
 /** Per-test limit for the property tests (bun test defaults to 5 s). */
 const TIMEOUT = 300_000 * RUNS;

@@ -3,7 +3,7 @@
 // from the content of each request), so any cross-talk between runs shows up as a wrong
 // answer. Then many sequential runs with the heap measured before and after.
 //
-// Defaults keep CI fast: N=50 concurrent, M=300 sequential. LONG=1 runs N=200, M=2000; LOAD_N
+// Defaults keep CI fast: N=50 concurrent, M=300 sequential. ORCH_LONG=1 runs N=200, M=2000; LOAD_N
 // and LOAD_M override either. Throughput and heap figures are printed with console.log.
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";

@@ -125,9 +125,9 @@ export function envInt(name: string, fallback: number): number {
   return raw && Number.isInteger(n) && n > 0 ? n : fallback;
 }
 
-/** `LONG=1` in the environment: run the long variants. */
+/** `ORCH_LONG=1` in the environment: run the long variants. */
 export function isLong(): boolean {
-  return envInt("LONG", 0) === 1;
+  return envInt("ORCH_LONG", 0) === 1;
 }
 
 /** Heap in use, in bytes, from whichever API the runtime has. */
