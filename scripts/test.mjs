@@ -5,8 +5,8 @@
 //   npm test                       everything
 //   npm test -- --only=node        one runtime, no static checks
 //   npm test -- tests/agent_test.ts   some files
-import { spawn } from "node:child_process";
-import { readdirSync } from "node:fs";
+import { spawn, spawnSync } from "node:child_process";
+import { existsSync, readdirSync } from "node:fs";
 import { root, setup, versions } from "./setup.mjs";
 
 const args = process.argv.slice(2);
@@ -45,6 +45,17 @@ const suites = [
   ["node", rt.node, ["--test", "--test-concurrency=2", ...testFiles]],
 ].filter(([name]) => !only || only === name);
 
+// bench/ imports its peers (openai, ai, …) from bench/node_modules: install them (a few
+// seconds, lockfile-pinned) so the benchmarks are type-checked too.
+function installBenchDeps() {
+  if (existsSync(`${root}/bench/node_modules/.package-lock.json`)) return;
+  const r = spawnSync("npm", ["ci", "--ignore-scripts", "--no-audit", "--no-fund"], {
+    cwd: `${root}/bench`,
+    stdio: "inherit",
+  });
+  if (r.status !== 0) throw new Error("npm ci in bench/ failed");
+}
+
 const checks = only || files.length ? [] : [
   ["fmt", rt.deno, ["fmt", "--check"]],
   ["lint", rt.deno, ["lint"]],
@@ -67,6 +78,7 @@ for (const [name, cmd, cmdArgs] of suites) {
   if (!ok && f === 0) failed += 1; // the runner failed without counting a test failure
   summary.push(`${ok ? "ok  " : "FAIL"} ${name}: ${p} passed, ${f} failed`);
 }
+if (checks.length) installBenchDeps();
 for (const [name, cmd, cmdArgs] of checks) {
   const { code } = await exec(name, cmd, cmdArgs);
   if (code !== 0) failed += 1;

@@ -135,6 +135,26 @@ export async function* decodeChatStream(
   let done = false;
   let chars = 0;
   let bytes = 0;
+  // Reads that hold no line break (CR or LF) cannot end an SSE line, so no event can complete
+  // in them: their bytes wait here and are decoded and parsed together with the next read that
+  // has one. A body cut into tiny pieces then costs one decode and one parse per line instead
+  // of per piece; deltas come out at the same reads as before. Only small reads are held (big
+  // ones amortize the decode anyway), and at most 4 KiB, so a runaway line still reaches the
+  // parser's buffer limit.
+  let held: Uint8Array[] = [];
+  let heldBytes = 0;
+  const takeHeld = (last?: Uint8Array): Uint8Array => {
+    const all = new Uint8Array(heldBytes + (last?.byteLength ?? 0));
+    let at = 0;
+    for (const h of held) {
+      all.set(h, at);
+      at += h.byteLength;
+    }
+    if (last) all.set(last, at);
+    held = [];
+    heldBytes = 0;
+    return all;
+  };
 
   const partial = () => state.textParts.join("");
 
@@ -287,7 +307,16 @@ export async function* decodeChatStream(
           { limit: maxBytes, unit: "bytes", partialText: partial() },
         );
       }
-      parser.feed(decoder.decode(result.value, { stream: true }));
+      const chunk = result.value;
+      if (
+        chunk.byteLength < 256 && heldBytes < 4096 && chunk.indexOf(10) === -1 &&
+        chunk.indexOf(13) === -1
+      ) {
+        held.push(chunk);
+        heldBytes += chunk.byteLength;
+        continue;
+      }
+      parser.feed(decoder.decode(heldBytes ? takeHeld(chunk) : chunk, { stream: true }));
       if (pending.length) {
         const batch = pending;
         pending = [];
@@ -298,7 +327,8 @@ export async function* decodeChatStream(
     }
     if (!done) {
       // Flush a final event that lacked its blank line, then judge.
-      parser.feed(decoder.decode() + "\n\n");
+      const rest = heldBytes ? decoder.decode(takeHeld(), { stream: true }) : "";
+      parser.feed(rest + decoder.decode() + "\n\n");
       for (const d of pending) yield d;
       pending = [];
       if (failure) throw failure;
