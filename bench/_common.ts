@@ -122,9 +122,7 @@ export function pairedRatios(
 
 /** `12.3` → "12.3 ms", with precision by size. */
 export function ms(x: number): string {
-  return `${
-    x >= 100 ? x.toFixed(0) : x >= 10 ? x.toFixed(1) : x.toFixed(2)
-  } ms`;
+  return `${x >= 100 ? x.toFixed(0) : x >= 10 ? x.toFixed(1) : x.toFixed(2)} ms`;
 }
 
 /** Range of a summary, in the summary's unit: "11.2–13.4". */
@@ -192,9 +190,7 @@ export function createReport(
     quick: QUICK,
     tables: [],
     targets: [],
-    notes: CAN_GC
-      ? []
-      : ["GC not exposed: samples include garbage from earlier candidates"],
+    notes: CAN_GC ? [] : ["GC not exposed: samples include garbage from earlier candidates"],
   };
 }
 
@@ -208,8 +204,7 @@ export function printReport(report: Report): void {
     const widths = t.columns.map((c, i) =>
       Math.max(c.length, ...t.rows.map((r) => (r[i] ?? "").length))
     );
-    const line = (cells: string[]) =>
-      cells.map((c, i) => c.padEnd(widths[i]!)).join("  ");
+    const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join("  ");
     console.log(line(t.columns));
     for (const r of t.rows) console.log(line(r));
   }

@@ -98,8 +98,7 @@ async function drainClient(c: LMStudioClient, turns: number): Promise<number> {
     },
     {
       name: "client.stream() × 21 (baseline)",
-      run: async () =>
-        String(await drainClient(client(scriptedFetch(...turns)), modelTurns)),
+      run: async () => String(await drainClient(client(scriptedFetch(...turns)), modelTurns)),
     },
   ];
   const [warmup, rounds] = QUICK ? [3, 7] : [10, 25];
@@ -120,8 +119,7 @@ async function drainClient(c: LMStudioClient, turns: number): Promise<number> {
   const b = summarize(baseT);
   report.tables.push({
     id: "steps",
-    title:
-      `20 tool steps + final answer (${modelTurns} model turns, ${rounds} rounds)`,
+    title: `20 tool steps + final answer (${modelTurns} model turns, ${rounds} rounds)`,
     columns: ["measure", "median", "min–max"],
     rows: [
       [list[0]!.name, ms(a.median), range(a)],
@@ -194,9 +192,7 @@ async function drainClient(c: LMStudioClient, turns: number): Promise<number> {
   const r = summarize(pairedRatios(times.get(list[0]!.name)!, base)).median;
   report.targets.push({
     id: "final-ratio",
-    name: `agent.stream() of a ${
-      tokens / 1000
-    }k-token answer ≤ 1.3× client.stream()`,
+    name: `agent.stream() of a ${tokens / 1000}k-token answer ≤ 1.3× client.stream()`,
     measured: `${r.toFixed(2)}×`,
     pass: r <= 1.3,
   });

@@ -21,9 +21,7 @@ const report = createReport(
   "live_first_chunk",
   "6. Time to first chunk: live vs buffered",
   `agent.stream() of a ${TOKENS}-token answer from the fake LM Studio paced at ` +
-    `${
-      1000 / DELAY_MS
-    } tokens/s (delayMs ${DELAY_MS}); buffered (default) vs live: true.`,
+    `${1000 / DELAY_MS} tokens/s (delayMs ${DELAY_MS}); buffered (default) vs live: true.`,
 );
 
 const tokens = mixedTokens(TOKENS, 9);
@@ -73,8 +71,7 @@ progress(
 const [buffered, live] = await Promise.all([run(false), run(true)]);
 report.tables.push({
   id: "ttfc",
-  title:
-    `${TOKENS}-token answer (${deltas.length} content deltas, ${DELAY_MS} ms apart)`,
+  title: `${TOKENS}-token answer (${deltas.length} content deltas, ${DELAY_MS} ms apart)`,
   columns: [
     "mode",
     "first chunk",

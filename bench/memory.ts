@@ -22,12 +22,7 @@ import {
   QUICK,
   summarize,
 } from "./_common.ts";
-import {
-  eventPieces,
-  finalEnvelopeDeltas,
-  mixedTokens,
-  scriptedFetch,
-} from "./_data.ts";
+import { eventPieces, finalEnvelopeDeltas, mixedTokens, scriptedFetch } from "./_data.ts";
 
 const TOKENS = QUICK ? 30_000 : 100_000;
 const RUNS = QUICK ? 1 : 5;
@@ -116,9 +111,7 @@ for (
   }
   const s = summarize(peaks.map((p) => p.peak));
   const r = summarize(peaks.map((p) => p.peak / answerBytes));
-  const where = peaks.find((p) =>
-    p.peak === median(peaks.map((q) => q.peak))
-  )?.where ??
+  const where = peaks.find((p) => p.peak === median(peaks.map((q) => q.peak)))?.where ??
     peaks[0]!.where;
   ratios.set(name, r.median);
   rows.push([
@@ -132,13 +125,8 @@ for (
 
 report.tables.push({
   id: "peak",
-  title:
-    `${TOKENS / 1000}k-token answer: ${
-      (answerBytes / 1e6).toFixed(2)
-    } MB as UTF-16 ` +
-    `(${content.length} units); SSE body ${
-      (bodyBytes / 1e6).toFixed(1)
-    } MB; ${RUNS} runs`,
+  title: `${TOKENS / 1000}k-token answer: ${(answerBytes / 1e6).toFixed(2)} MB as UTF-16 ` +
+    `(${content.length} units); SSE body ${(bodyBytes / 1e6).toFixed(1)} MB; ${RUNS} runs`,
   columns: [
     "run",
     "peak extra heap",

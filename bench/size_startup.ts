@@ -94,8 +94,7 @@ const entries: Array<{ name: string; source: string; external?: string[] }> = [
   },
   {
     name: "zod alone (import * as z)",
-    source:
-      'import * as z from "zod";\nexport const schema = z.object({ a: z.string() });',
+    source: 'import * as z from "zod";\nexport const schema = z.object({ a: z.string() });',
   },
   {
     name: "eventsource-parser (createParser)",

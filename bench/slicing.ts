@@ -29,9 +29,7 @@ const label = (n: number) => `${n / 1e6}M`;
 const report = createReport(
   "slicing",
   "3. Slicing",
-  `sliceText() on ${label(SMALL)} and ${
-    label(LARGE)
-  } UTF-16 units of mixed-script text vs ` +
+  `sliceText() on ${label(SMALL)} and ${label(LARGE)} UTF-16 units of mixed-script text vs ` +
     "iterating Intl.Segmenter alone (same granularity); 10×-size time ratio for linearity.",
 );
 
@@ -61,9 +59,7 @@ for (const [size, text] of texts) {
         },
       },
     ];
-    const [warmup, rounds] = size === SMALL
-      ? [1, QUICK ? 3 : 7]
-      : [QUICK ? 0 : 1, 3];
+    const [warmup, rounds] = size === SMALL ? [1, QUICK ? 3 : 7] : [QUICK ? 0 : 1, 3];
     progress(`${g} ${label(size)}: ${warmup}+${rounds} rounds`);
     const times = await measure(list, {
       warmup,
@@ -140,15 +136,11 @@ for (const g of GRANULARITIES) {
 }
 report.tables.push({
   id: "linearity",
-  title: `Linearity: median time ${label(LARGE)} ÷ ${
-    label(SMALL)
-  } (10 = linear)`,
+  title: `Linearity: median time ${label(LARGE)} ÷ ${label(SMALL)} (10 = linear)`,
   columns: ["granularity", "sliceText()", "Intl.Segmenter"],
   rows: linearity,
 });
 // Keep the targets grouped: per-size ratios first, linearity last.
-report.targets.sort((x, y) =>
-  Number(x.id.endsWith("linear")) - Number(y.id.endsWith("linear"))
-);
+report.targets.sort((x, y) => Number(x.id.endsWith("linear")) - Number(y.id.endsWith("linear")));
 
 printReport(report);

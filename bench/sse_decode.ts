@@ -37,13 +37,7 @@ import {
   ratio,
   summarize,
 } from "./_common.ts";
-import {
-  completionBytes,
-  mixedTokens,
-  scriptedFetch,
-  type Split,
-  splitPieces,
-} from "./_data.ts";
+import { completionBytes, mixedTokens, scriptedFetch, type Split, splitPieces } from "./_data.ts";
 
 const BASE_URL = "http://127.0.0.1:9/v1";
 const MODEL = "bench-model";
@@ -74,8 +68,7 @@ function candidates(fetch: typeof globalThis.fetch): Candidate<string>[] {
     baseURL: BASE_URL,
     fetch,
   });
-  const body = async () =>
-    (await fetch(`${BASE_URL}/chat/completions`, { method: "POST" })).body!;
+  const body = async () => (await fetch(`${BASE_URL}/chat/completions`, { method: "POST" })).body!;
 
   return [
     {
@@ -242,13 +235,9 @@ for (const { tokens, split, warmup, rounds } of configs) {
   const expected = deltas.join("");
   const bytes = completionBytes(deltas);
   const pieces = splitPieces(bytes, split);
-  const label = `${tokens / 1000}k tokens, ${
-    split === "1KiB" ? "1 KiB" : "1–17 B"
-  } pieces`;
+  const label = `${tokens / 1000}k tokens, ${split === "1KiB" ? "1 KiB" : "1–17 B"} pieces`;
   progress(
-    `${label}: ${
-      (bytes.length / 1e6).toFixed(1)
-    } MB in ${pieces.length} pieces`,
+    `${label}: ${(bytes.length / 1e6).toFixed(1)} MB in ${pieces.length} pieces`,
   );
   const list = candidates(scriptedFetch(pieces));
   const times = await measure(list, {
