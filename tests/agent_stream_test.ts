@@ -20,6 +20,7 @@ import {
 } from "../mod.ts";
 import { createFakeLMStudio, type FakeReply, type RecordedRequest } from "../testing.ts";
 import { serve } from "./_kit/serve.ts";
+import { collect, eventually, rejection, sleep, within } from "./_kit/async_kit.ts";
 
 // ---- helpers ---------------------------------------------------------------------------------
 
@@ -43,48 +44,6 @@ function setup(replies: Replies, options: Omit<AgentOptions, "client"> = {}) {
   const events: AgentEvent[] = [];
   const agent = new Agent({ client, onEvent: (e) => events.push(e), ...options });
   return { fake, client, agent, signals, events };
-}
-
-async function collect(iterable: AsyncIterable<StreamChunk>): Promise<StreamChunk[]> {
-  const out: StreamChunk[] = [];
-  for await (const chunk of iterable) out.push(chunk);
-  return out;
-}
-
-async function rejection(promise: Promise<unknown>): Promise<unknown> {
-  try {
-    await promise;
-  } catch (err) {
-    return err;
-  }
-  assert.fail("expected the promise to reject");
-}
-
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-
-/** Rejects with an AssertionError if `promise` has not settled within `ms`. */
-async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () => reject(new assert.AssertionError({ message: `${what}: still pending after ${ms} ms` })),
-      ms,
-    );
-  });
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-async function eventually(check: () => boolean, ms = 2000): Promise<boolean> {
-  const until = Date.now() + ms;
-  while (Date.now() < until) {
-    if (check()) return true;
-    await sleep(5);
-  }
-  return check();
 }
 
 /** The streaming contract every stream must keep. */
