@@ -11,7 +11,7 @@
 //
 // Plain JavaScript on purpose (Node >= 18), like scripts/test.mjs. The server helpers are
 // exported for scripts/capture_fixtures.mjs.
-import { spawn, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import {
   existsSync,
   mkdirSync,
@@ -25,6 +25,7 @@ import { createServer } from "node:net";
 import { homedir, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { counters, exec, failureLines } from "./_runner.mjs";
 import { root, setup, versions } from "./setup.mjs";
 
 /** llama-server.sh: `<repo>/../shared/real-server/` (CI's layout), else /work/shared/…. */
@@ -159,38 +160,10 @@ function readPid(home) {
 
 // ---- the runner ----
 
-/**
- * Runs a command, echoing its output; resolves with its exit code and output. A test run
- * still going when this process exits (a signal) is killed with it.
- */
-function exec(label, cmd, args, env) {
-  console.log(`\n=== ${label}: ${[cmd.split("/").pop(), ...args].join(" ")}`);
-  return new Promise((resolveRun) => {
-    const child = spawn(cmd, args, { cwd: root, env, stdio: ["ignore", "pipe", "pipe"] });
-    const kill = () => child.kill();
-    process.prependListener("exit", kill); // before the server stops: no requests in flight
-    child.on("close", () => process.off("exit", kill));
-    let out = "";
-    child.stdout.on("data", (d) => (out += d, process.stdout.write(d)));
-    child.stderr.on("data", (d) => (out += d, process.stderr.write(d)));
-    child.on("close", (code, signal) => resolveRun({ code: code ?? (signal ? 1 : 0), out }));
-  });
-}
-
-// Pass/fail counts from each runner's own summary (as in scripts/test.mjs). Deno counts a
-// describe() as one test with steps: count the steps, as Bun and Node count tests.
-const counters = {
-  deno: (o) => [
-    /(\d+) passed \((\d+) steps?\)/.exec(o)?.[2] ?? /(\d+) passed/.exec(o)?.[1],
-    /(\d+) failed \((\d+) steps?\)/.exec(o)?.[2] ?? /(\d+) failed/.exec(o)?.[1],
-  ],
-  bun: (o) => [/^\s*(\d+) pass$/m.exec(o)?.[1], /^\s*(\d+) fail$/m.exec(o)?.[1]],
-  node: (o) => [/^ℹ pass (\d+)$/m.exec(o)?.[1], /^ℹ fail (\d+)$/m.exec(o)?.[1]],
-};
-
 /** The integration files on the three runtimes, one after the other (one server, 2 slots). */
 async function runSuites(rt, files, serverEnv, tag, summary) {
-  const env = { ...process.env, NO_COLOR: "1", FORCE_COLOR: "0", ...serverEnv };
+  const env = { ...process.env, NO_COLOR: "1", ...serverEnv };
+  delete env.FORCE_COLOR; // Deno takes any value, "0" included, as "use colours"
   if (!serverEnv.LMSTUDIO_API_KEY) delete env.LMSTUDIO_API_KEY;
   const suites = [
     ["deno", rt.deno, ["test", "-A", "--no-check", ...files]],
@@ -209,6 +182,7 @@ async function runSuites(rt, files, serverEnv, tag, summary) {
     if (!ok && f === 0) failed += 1; // the runner failed without counting a test failure
     const s = ((Date.now() - t0) / 1000).toFixed(1);
     summary.push(`${ok ? "ok  " : "FAIL"} ${tag} on ${name}: ${p} passed, ${f} failed (${s} s)`);
+    if (!ok) summary.push(...failureLines(name, out));
   }
   return { passed, failed };
 }

@@ -5,8 +5,9 @@
 //   npm test                       everything
 //   npm test -- --only=node        one runtime, no static checks
 //   npm test -- tests/agent_test.ts   some files
-import { spawn, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { existsSync, readdirSync } from "node:fs";
+import { counters, exec, failureLines } from "./_runner.mjs";
 import { root, setup, versions } from "./setup.mjs";
 
 const args = process.argv.slice(2);
@@ -18,26 +19,9 @@ const testFiles = files.length ? files : readdirSync(`${root}/tests`)
   .map((f) => `tests/${f}`);
 
 const rt = setup();
-const env = { ...process.env, NO_COLOR: "1", FORCE_COLOR: "0" };
-
-/** Runs a command, echoing its output; resolves with its exit code and output. */
-function exec(label, cmd, cmdArgs) {
-  console.log(`\n=== ${label}: ${[cmd.split("/").pop(), ...cmdArgs].join(" ")}`);
-  return new Promise((resolve) => {
-    const child = spawn(cmd, cmdArgs, { cwd: root, env, stdio: ["ignore", "pipe", "pipe"] });
-    let out = "";
-    child.stdout.on("data", (d) => (out += d, process.stdout.write(d)));
-    child.stderr.on("data", (d) => (out += d, process.stderr.write(d)));
-    child.on("close", (code, signal) => resolve({ code: code ?? (signal ? 1 : 0), out }));
-  });
-}
-
-// Pass/fail counts from each runner's own summary.
-const counters = {
-  deno: (o) => [/(\d+) passed/.exec(o)?.[1], /(\d+) failed/.exec(o)?.[1]],
-  bun: (o) => [/^\s*(\d+) pass$/m.exec(o)?.[1], /^\s*(\d+) fail$/m.exec(o)?.[1]],
-  node: (o) => [/^ℹ pass (\d+)$/m.exec(o)?.[1], /^ℹ fail (\d+)$/m.exec(o)?.[1]],
-};
+// No FORCE_COLOR: Deno takes any value of it, "0" included, as "use colours".
+const env = { ...process.env, NO_COLOR: "1" };
+delete env.FORCE_COLOR;
 
 const suites = [
   ["deno", rt.deno, ["test", "-A", "--no-check", ...testFiles]],
@@ -70,17 +54,18 @@ const summary = [];
 let passed = 0;
 let failed = 0;
 for (const [name, cmd, cmdArgs] of suites) {
-  const { code, out } = await exec(`tests on ${name}`, cmd, cmdArgs);
+  const { code, out } = await exec(`tests on ${name}`, cmd, cmdArgs, env);
   const [p, f] = counters[name](out).map((x) => Number(x ?? 0));
   passed += p;
   failed += f;
   const ok = code === 0 && p > 0;
   if (!ok && f === 0) failed += 1; // the runner failed without counting a test failure
   summary.push(`${ok ? "ok  " : "FAIL"} ${name}: ${p} passed, ${f} failed`);
+  if (!ok) summary.push(...failureLines(name, out));
 }
 if (checks.length) installBenchDeps();
 for (const [name, cmd, cmdArgs] of checks) {
-  const { code } = await exec(name, cmd, cmdArgs);
+  const { code } = await exec(name, cmd, cmdArgs, env);
   if (code !== 0) failed += 1;
   summary.push(`${code === 0 ? "ok  " : "FAIL"} deno ${name}`);
 }

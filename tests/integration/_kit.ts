@@ -34,29 +34,43 @@ export interface SentRequest {
   url: string;
   headers: Headers;
   body: Record<string, unknown> | undefined;
+  /** The same method, URL and body as the request before it: the client retried that one. */
+  retry: boolean;
 }
 
 /**
  * The real `fetch`, recording every request (body parsed) into `sent`.
  *
- * With `seed`, the n-th chat request (from 0) is sent with `seed: seed * 10 + n`.
+ * A retry (the client sending the same request again, after a dropped connection or a 5xx)
+ * is recorded with `retry: true`: a pooled connection that the server closed shows up on Bun
+ * as an ECONNRESET at the next request, which the client retries.
+ *
+ * With `seed`, the n-th chat request (from 0) is sent with `seed: seed * 10 + n`; a retry
+ * keeps the seed of the request it repeats, so it samples the same reply.
  * llama-server restarts its sampler from a request's seed, so one seed in an agent's params
  * would replay the same random draws at every step of a run (each step then repeats the
  * first step's choice); a seed per request samples like an unseeded server, reproducibly.
  */
 export function recordingFetch(sent: SentRequest[], seed?: number): typeof fetch {
+  let requests = 0;
+  let previous = "";
+  let seeded: string | undefined;
   return ((input: RequestInfo | URL, init?: RequestInit) => {
-    const body = typeof init?.body === "string" ? JSON.parse(init.body) : undefined;
+    const method = init?.method ?? "GET";
+    const raw = typeof init?.body === "string" ? init.body : undefined;
+    const key = `${method} ${input} ${raw}`;
+    const retry = key === previous;
+    previous = key;
+    let body = raw === undefined ? undefined : JSON.parse(raw);
     if (body && seed !== undefined) {
-      body.seed = seed * 10 + sent.filter((r) => r.body).length;
-      init = { ...init, body: JSON.stringify(body) };
+      if (!retry) {
+        body.seed = seed * 10 + requests++;
+        seeded = JSON.stringify(body);
+      }
+      init = { ...init, body: seeded };
+      body = JSON.parse(seeded!);
     }
-    sent.push({
-      method: init?.method ?? "GET",
-      url: String(input),
-      headers: new Headers(init?.headers),
-      body,
-    });
+    sent.push({ method, url: String(input), headers: new Headers(init?.headers), body, retry });
     return fetch(input, init);
   }) as typeof fetch;
 }
