@@ -115,7 +115,9 @@ export async function* agentLoop(
   for (let step = 1; step <= cfg.maxSteps; step++) {
     emit({ type: "step_start", step });
     for (let attempt = 0;; attempt++) {
-      const reply: Reply = yield* callModel(cfg, run, history, step, { fallback: false });
+      let reply: Reply | undefined = yield* callModel(cfg, run, history, step, {
+        fallback: false,
+      });
       usage = addUsage(usage, reply.usage) ?? usage;
       const decision = decide(reply, native);
       const delivered = reply.delivered.length > 0;
@@ -139,13 +141,15 @@ export async function* agentLoop(
         continue;
       }
       if (decision.kind === "final") {
-        history.push({
-          role: "assistant",
-          content: native
-            ? decision.content
-            : envelopeText({ type: "final", content: decision.content }),
-        });
-        return yield* finish(decision.content, step, "final", reply);
+        const canonical = native
+          ? decision.content
+          : envelopeText({ type: "final", content: decision.content });
+        history.push({ role: "assistant", content: canonical });
+        // Each is as large as the answer: keep neither the raw reply nor a second copy of the
+        // answer reachable while the chunks are emitted (a suspended generator keeps its locals).
+        const live = reply.slicer ? reply : undefined;
+        reply = undefined;
+        return yield* finish(decision.content, step, "final", live);
       }
       if (delivered) throw liveFailure(reply, "the reply turned out to be a tool call");
       await runTools(cfg, run, history, step, reply, decision.calls);
@@ -157,7 +161,7 @@ export async function* agentLoop(
   const step = cfg.maxSteps + 1;
   emit({ type: "max_steps", step });
   history.push({ role: "user", content: native ? nativeMaxStepsMessage() : maxStepsMessage() });
-  const reply = yield* callModel(cfg, run, history, step, { fallback: true });
+  let reply: Reply | undefined = yield* callModel(cfg, run, history, step, { fallback: true });
   usage = addUsage(usage, reply.usage) ?? usage;
   const decision = decide(reply, native);
   let content = MAX_STEPS_FALLBACK_TEXT;
@@ -167,7 +171,9 @@ export async function* agentLoop(
     role: "assistant",
     content: native ? content : envelopeText({ type: "final", content }),
   });
-  return yield* finish(content, step, "max_steps", decision.kind === "final" ? reply : undefined);
+  const live = decision.kind === "final" && reply.slicer ? reply : undefined;
+  reply = undefined; // as above: not kept while emitting
+  return yield* finish(content, step, "max_steps", live);
 }
 
 /** Turns a buffered reply into a decision. Tool-level problems are not violations. */
@@ -362,28 +368,34 @@ async function* emitFinal(
     yield chunk;
     return;
   }
-  let slices: string[];
+  let slices: Iterator<string, void, undefined>;
   let first = true;
   if (reply && reply.slicer && (reply.delivered.length || reply.held.length)) {
     // Live: part of the answer is out already. The rest is held + the slicer's tail, and the
     // whole must equal the validated content.
-    slices = [...reply.held, ...reply.slicer.flush()];
+    const rest = [...reply.held, ...reply.slicer.flush()];
     const shown = reply.delivered.join("");
-    if (shown + slices.join("") !== content) {
+    if (shown + rest.join("") !== content) {
       throw new LiveStreamError(
         "Live streaming emitted text that differs from the validated final answer",
         shown,
       );
     }
     first = reply.delivered.length === 0;
+    slices = rest.values();
   } else {
-    slices = [...sliceText(content, { chunking: cfg.chunking })];
+    // Lazily, one slice ahead (to know which is last): an array of every slice would hold
+    // about three times the answer's size while the answer itself is still alive.
+    slices = sliceText(content, { chunking: cfg.chunking });
   }
-  if (slices.length === 0) slices.push(""); // an empty answer is still one final chunk
-  for (let i = 0; i < slices.length; i++) {
-    if (!first) await cfg.delay(cfg.chunkDelayMs, run.signal);
+  let next = slices.next();
+  if (next.done) next = { done: false, value: "" }; // an empty answer is still one final chunk
+  while (!next.done) {
+    const text = next.value;
+    next = slices.next();
+    if (!first && cfg.chunkDelayMs > 0) await cfg.delay(cfg.chunkDelayMs, run.signal);
     first = false;
-    const chunk = { text: slices[i]!, step, isFinal: i === slices.length - 1 };
+    const chunk = { text, step, isFinal: next.done === true };
     run.emit({ type: "chunk", chunk });
     yield chunk;
   }

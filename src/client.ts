@@ -426,6 +426,7 @@ export class LMStudioClient {
       options.onRetry,
     );
     clear();
+    let completed = false;
     try {
       const type = response.headers.get("content-type") ?? "";
       if (type && !/text\/event-stream/i.test(type)) {
@@ -445,8 +446,12 @@ export class LMStudioClient {
         maxResponseBytes: this.#options.maxResponseBytes,
         maxResponseChars: this.#options.maxResponseChars,
       });
+      completed = true;
     } finally {
-      own.abort();
+      // Also after success: that releases the fallback anySignal()'s listeners on the caller's
+      // signal. Not with the default reason then: its DOMException's captured stack would keep
+      // this stream (and all its text) reachable for as long as the aborted signal lives.
+      own.abort(completed ? "completed" : undefined);
     }
   }
 
