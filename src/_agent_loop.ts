@@ -84,41 +84,67 @@ type Decision =
 
 const ZERO_USAGE: Usage = { promptTokens: 0, completionTokens: 0, totalTokens: 0 };
 
+/** How the conversation ended: the answer to emit, and the live reply it may continue. */
+interface Outcome {
+  content: string;
+  step: number;
+  stopReason: StopReason;
+  /** Live mode: the reply whose first slices are out already. */
+  live: Reply | undefined;
+}
+
 /** Runs one agent conversation. */
 export async function* agentLoop(
   cfg: LoopConfig,
   run: LoopRun,
 ): AsyncGenerator<StreamChunk, AgentResult, undefined> {
-  const { emit } = run;
   const history: ChatMessage[] = [...run.history, { role: "user", content: run.prompt }];
-  let usage: Usage = ZERO_USAGE;
-  const native = cfg.protocol === "native";
-
-  const finish = async function* (
-    content: string,
-    step: number,
-    stopReason: StopReason,
-    reply: Reply | undefined,
-  ): AsyncGenerator<StreamChunk, AgentResult, undefined> {
-    yield* emitFinal(cfg, run, content, step, reply);
-    const result: AgentResult = {
-      text: content,
-      steps: Math.min(step, cfg.maxSteps),
-      stopReason,
-      usage,
-      messages: history,
-    };
-    emit({ type: "finish", result });
-    return result;
+  const usage = { total: ZERO_USAGE };
+  const { content, step, stopReason, live } = yield* converse(cfg, run, history, usage);
+  // The final answer's chunks are yielded here, not by a helper generator: each level of
+  // `yield*` costs every chunk a resumption (measurable at 100k chunks).
+  const slices = finalSlices(cfg, run, content, live);
+  let first = !live?.delivered.length;
+  let next = slices.next();
+  if (next.done) next = { done: false, value: "" }; // an empty answer is still one final chunk
+  while (!next.done) {
+    const text = next.value;
+    next = slices.next(); // one slice ahead, to know which is last
+    if (!first && cfg.chunkDelayMs > 0) await cfg.delay(cfg.chunkDelayMs, run.signal);
+    first = false;
+    const chunk = { text, step, isFinal: next.done === true };
+    run.emit({ type: "chunk", chunk });
+    yield chunk;
+  }
+  const result: AgentResult = {
+    text: content,
+    steps: Math.min(step, cfg.maxSteps),
+    stopReason,
+    usage: usage.total,
+    messages: history,
   };
+  run.emit({ type: "finish", result });
+  return result;
+}
+
+/**
+ * The step loop and the max-steps fallback, up to a validated final answer. Yields only live
+ * chunks; the caller emits the rest. `usage.total` sums every model call.
+ */
+async function* converse(
+  cfg: LoopConfig,
+  run: LoopRun,
+  history: ChatMessage[],
+  usage: { total: Usage },
+): AsyncGenerator<StreamChunk, Outcome, undefined> {
+  const { emit } = run;
+  const native = cfg.protocol === "native";
 
   for (let step = 1; step <= cfg.maxSteps; step++) {
     emit({ type: "step_start", step });
     for (let attempt = 0;; attempt++) {
-      let reply: Reply | undefined = yield* callModel(cfg, run, history, step, {
-        fallback: false,
-      });
-      usage = addUsage(usage, reply.usage) ?? usage;
+      const reply = yield* callModel(cfg, run, history, step, { fallback: false });
+      usage.total = addUsage(usage.total, reply.usage) ?? usage.total;
       const decision = decide(reply, native);
       const delivered = reply.delivered.length > 0;
 
@@ -141,15 +167,16 @@ export async function* agentLoop(
         continue;
       }
       if (decision.kind === "final") {
-        const canonical = native
-          ? decision.content
-          : envelopeText({ type: "final", content: decision.content });
-        history.push({ role: "assistant", content: canonical });
-        // Each is as large as the answer: keep neither the raw reply nor a second copy of the
-        // answer reachable while the chunks are emitted (a suspended generator keeps its locals).
+        history.push({
+          role: "assistant",
+          content: native
+            ? decision.content
+            : envelopeText({ type: "final", content: decision.content }),
+        });
+        // Only the live reply goes on: the raw reply is as large as the answer, and nothing
+        // may keep it reachable while the chunks are emitted.
         const live = reply.slicer ? reply : undefined;
-        reply = undefined;
-        return yield* finish(decision.content, step, "final", live);
+        return { content: decision.content, step, stopReason: "final", live };
       }
       if (delivered) throw liveFailure(reply, "the reply turned out to be a tool call");
       await runTools(cfg, run, history, step, reply, decision.calls);
@@ -161,8 +188,8 @@ export async function* agentLoop(
   const step = cfg.maxSteps + 1;
   emit({ type: "max_steps", step });
   history.push({ role: "user", content: native ? nativeMaxStepsMessage() : maxStepsMessage() });
-  let reply: Reply | undefined = yield* callModel(cfg, run, history, step, { fallback: true });
-  usage = addUsage(usage, reply.usage) ?? usage;
+  const reply = yield* callModel(cfg, run, history, step, { fallback: true });
+  usage.total = addUsage(usage.total, reply.usage) ?? usage.total;
   const decision = decide(reply, native);
   let content = MAX_STEPS_FALLBACK_TEXT;
   if (decision.kind === "final") content = decision.content;
@@ -172,8 +199,7 @@ export async function* agentLoop(
     content: native ? content : envelopeText({ type: "final", content }),
   });
   const live = decision.kind === "final" && reply.slicer ? reply : undefined;
-  reply = undefined; // as above: not kept while emitting
-  return yield* finish(content, step, "max_steps", live);
+  return { content, step, stopReason: "max_steps", live };
 }
 
 /** Turns a buffered reply into a decision. Tool-level problems are not violations. */
@@ -354,51 +380,31 @@ async function* streamReply(
   }
 }
 
-/** Yields the final answer: whole (run), sliced (stream), or the rest of a live reply. */
-async function* emitFinal(
+/**
+ * The final answer's slices: the whole text (run), its slices, lazily (stream: an array of
+ * every slice would hold about three times the answer), or the rest of a live reply.
+ */
+function finalSlices(
   cfg: LoopConfig,
   run: LoopRun,
   content: string,
-  step: number,
-  reply: Reply | undefined,
-): AsyncGenerator<StreamChunk, void, undefined> {
-  if (!run.chunked) {
-    const chunk = { text: content, step, isFinal: true };
-    run.emit({ type: "chunk", chunk });
-    yield chunk;
-    return;
-  }
-  let slices: Iterator<string, void, undefined>;
-  let first = true;
-  if (reply && reply.slicer && (reply.delivered.length || reply.held.length)) {
-    // Live: part of the answer is out already. The rest is held + the slicer's tail, and the
-    // whole must equal the validated content.
-    const rest = [...reply.held, ...reply.slicer.flush()];
-    const shown = reply.delivered.join("");
+  live: Reply | undefined,
+): Iterator<string, void, undefined> {
+  if (!run.chunked) return [content].values();
+  if (live && live.slicer && (live.delivered.length || live.held.length)) {
+    // Part of the answer is out already. The rest is held + the slicer's tail, and the whole
+    // must equal the validated content.
+    const rest = [...live.held, ...live.slicer.flush()];
+    const shown = live.delivered.join("");
     if (shown + rest.join("") !== content) {
       throw new LiveStreamError(
         "Live streaming emitted text that differs from the validated final answer",
         shown,
       );
     }
-    first = reply.delivered.length === 0;
-    slices = rest.values();
-  } else {
-    // Lazily, one slice ahead (to know which is last): an array of every slice would hold
-    // about three times the answer's size while the answer itself is still alive.
-    slices = sliceText(content, { chunking: cfg.chunking });
+    return rest.values();
   }
-  let next = slices.next();
-  if (next.done) next = { done: false, value: "" }; // an empty answer is still one final chunk
-  while (!next.done) {
-    const text = next.value;
-    next = slices.next();
-    if (!first && cfg.chunkDelayMs > 0) await cfg.delay(cfg.chunkDelayMs, run.signal);
-    first = false;
-    const chunk = { text, step, isFinal: next.done === true };
-    run.emit({ type: "chunk", chunk });
-    yield chunk;
-  }
+  return sliceText(content, { chunking: cfg.chunking });
 }
 
 async function runTools(
