@@ -189,14 +189,16 @@ export interface ChatResult {
 }
 
 // ---- Wire schemas (what servers send). Lenient: every field optional/nullable. ----
+// `/* @__PURE__ */` (with `"sideEffects": false` in package.json) lets a bundler drop them,
+// and with them most of zod, from a bundle that never uses the client (only sliceText, say).
 
-const WireUsage = z.object({
+const WireUsage = /* @__PURE__ */ z.object({
   prompt_tokens: z.number().nullish(),
   completion_tokens: z.number().nullish(),
   total_tokens: z.number().nullish(),
 });
 
-const WireToolCall = z.object({
+const WireToolCall = /* @__PURE__ */ z.object({
   index: z.number().optional(),
   id: z.string().nullish(),
   type: z.string().nullish(),
@@ -207,7 +209,7 @@ const WireToolCall = z.object({
 });
 
 /** A non-streamed `/chat/completions` body. */
-export const WireCompletion: z.ZodType<WireCompletion> = z.object({
+export const WireCompletion: z.ZodType<WireCompletion> = /* @__PURE__ */ z.object({
   model: z.string().nullish(),
   choices: z.array(z.object({
     finish_reason: z.string().nullish(),
@@ -236,7 +238,7 @@ export interface WireCompletion {
 }
 
 /** A `/models` body. */
-export const WireModels: z.ZodType<{ data: { id: string }[] }> = z.object({
+export const WireModels: z.ZodType<{ data: { id: string }[] }> = /* @__PURE__ */ z.object({
   data: z.array(z.object({ id: z.string() })),
 });
 

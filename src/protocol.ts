@@ -43,7 +43,7 @@ export type Envelope =
  * console.log(result.success && result.data); // { type: "tool_call", tool: "now", arguments: {} }
  * ```
  */
-export const EnvelopeSchema: z.ZodType<Envelope> = z.discriminatedUnion("type", [
+export const EnvelopeSchema: z.ZodType<Envelope> = /* @__PURE__ */ z.discriminatedUnion("type", [
   z.object({
     type: z.literal("tool_call"),
     tool: z.string(),
