@@ -542,9 +542,7 @@ export class LMStudioClient {
         if (timeout.signal.aborted) throw timeout.signal.reason;
         if (cause instanceof LMStudioError) throw cause;
         failure = new ConnectionError(
-          `${label} failed: ${cause instanceof Error ? cause.message : String(cause)}. ` +
-            `Is LM Studio's server running at ${o.baseURL}? Start it in LM Studio's Developer ` +
-            "tab or with `lms server start`.",
+          `${label} failed: ${networkFailure(cause, o.baseURL)}`,
           o.baseURL,
           { cause },
         );
@@ -677,6 +675,30 @@ async function httpError(
     `${label} failed with status ${response.status}: ${message}${hint}`,
     { status: response.status, serverMessage: message, code, body },
   );
+}
+
+/**
+ * What a rejected `fetch` says, with the hint that fits. Node and Deno reject with a bare
+ * "fetch failed" and keep the detail in `cause` ("connect ECONNREFUSED …", "other side
+ * closed", "connection closed before message completed"); Bun puts it in the message.
+ */
+function networkFailure(err: unknown, baseURL: string): string {
+  let text = err instanceof Error ? err.message : String(err);
+  const inner = err instanceof Error ? err.cause : undefined;
+  if (inner instanceof Error && inner.message && !text.includes(inner.message)) {
+    text += ` (${inner.message})`;
+  }
+  text = text.replace(/\.+$/, "");
+  // A connection that was open and then closed before the reply began: a server restart, or
+  // a pooled keep-alive connection the server had already closed. Retried like any failure.
+  if (
+    /ECONNRESET|closed unexpectedly|other side closed|connection closed|socket hang up|reset by peer/i
+      .test(text)
+  ) {
+    return `${text}. The server closed the connection before its reply began`;
+  }
+  return `${text}. Is LM Studio's server running at ${baseURL}? Start it in LM Studio's ` +
+    "Developer tab or with `lms server start`.";
 }
 
 function integer(name: string, value: number): number {

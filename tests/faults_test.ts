@@ -3,6 +3,7 @@
 // refused connections, resets mid-body, retried 5xx, 429 with Retry-After (seconds and date,
 // honoured and capped), 4xx that must not be retried, a model that is not loaded, and
 // responses past maxResponseBytes / maxResponseChars.
+import { type AddressInfo, createServer } from "node:net";
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import {
@@ -107,6 +108,8 @@ describe("faults over a real socket: connection", () => {
     assert.equal(err.baseURL, baseURL);
     assert.ok(err.message.includes(baseURL), err.message);
     assert.match(err.message, /Is LM Studio's server running/);
+    // The runtime's own words, even where fetch only says "fetch failed" (Node, Deno).
+    assert.match(err.message, /refused/i);
     assert.ok(err.cause !== undefined, "the runtime's error is kept as cause");
 
     attempts = 0;
@@ -117,6 +120,41 @@ describe("faults over a real socket: connection", () => {
     expectError(agentErr, ConnectionError);
     assert.equal(attempts, 3);
     assert.equal(events.filter((e) => e.type === "model_retry").length, 2);
+  });
+
+  test("a connection closed before any reply → ConnectionError that says so, retried", async () => {
+    // A server that accepts, reads the request and hangs up without a byte of reply (what a
+    // client meets when it reuses a pooled connection the server had closed).
+    let connections = 0;
+    const server = createServer((socket) => {
+      connections++;
+      socket.on("data", () => socket.destroy());
+      socket.on("error", () => {});
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const { port } = server.address() as AddressInfo;
+    try {
+      const client = new LMStudioClient({
+        baseURL: `http://127.0.0.1:${port}/v1`,
+        model: "m",
+        maxRetries: 1,
+        retryBaseDelayMs: 1,
+      });
+      for (
+        const call of [
+          () => client.generate({ messages: USER }),
+          () => client.stream({ messages: USER }).finalResult(),
+        ]
+      ) {
+        connections = 0;
+        const err = expectError(await rejectionOf(call()), ConnectionError);
+        assert.match(err.message, /closed the connection before its reply began/);
+        assert.doesNotMatch(err.message, /Is LM Studio's server running/);
+        assert.equal(connections, 2, "tried twice (maxRetries: 1)");
+      }
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
+    }
   });
 
   test("a reset mid-body → StreamError with the partial text; the server saw one request", async () => {
