@@ -4,6 +4,7 @@
  * @module
  */
 import type { AgentResult, StreamChunk } from "./agent_types.ts";
+import { iteratorStream } from "./_iterator_stream.ts";
 
 /**
  * The chunks of an agent's final answer, as an async iterable, plus the run's
@@ -118,19 +119,13 @@ export class AgentStream implements AsyncIterable<StreamChunk> {
 
   /** The chunks as a web `ReadableStream`; cancelling it stops the run. */
   toReadableStream(): ReadableStream<StreamChunk> {
-    const it = this[Symbol.asyncIterator]();
     const cancel = this.#cancel;
-    return new ReadableStream<StreamChunk>({
-      async pull(controller) {
-        const { value, done } = await it.next();
-        if (done) controller.close();
-        else controller.enqueue(value);
-      },
-      async cancel(reason) {
-        cancel.abort(cancelReason(reason));
-        await it.return();
-      },
-    }, { highWaterMark: 0 });
+    // highWaterMark 0: the run starts with the first read, not when the view is made.
+    return iteratorStream(
+      this[Symbol.asyncIterator](),
+      (reason) => cancel.abort(cancelReason(reason)),
+      { highWaterMark: 0 },
+    );
   }
 
   /**

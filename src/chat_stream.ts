@@ -14,6 +14,7 @@ import {
   StreamError,
   TimeoutError,
 } from "./errors.ts";
+import { iteratorStream } from "./_iterator_stream.ts";
 import { ToolCallAccumulator, toToolCallDeltas } from "./tool_call_accumulator.ts";
 
 /** Limits and context for {@link decodeChatStream}. */
@@ -465,20 +466,7 @@ export class ChatStream implements AsyncIterable<ChatDelta> {
 
   /** The stream as a web `ReadableStream` (cancelling it cancels the request). */
   toReadableStream(): ReadableStream<ChatDelta> {
-    const it = this[Symbol.asyncIterator]();
     const cancel = this.#cancel;
-    return new ReadableStream<ChatDelta>({
-      async pull(controller) {
-        const { value, done } = await it.next();
-        if (done) controller.close();
-        else controller.enqueue(value);
-      },
-      async cancel(reason) {
-        // A pull may be waiting on a silent server, and `return()` would queue behind it:
-        // abort the request first so that read settles now.
-        cancel.abort(reason);
-        await it.return();
-      },
-    });
+    return iteratorStream(this[Symbol.asyncIterator](), (reason) => cancel.abort(reason));
   }
 }
