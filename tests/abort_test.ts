@@ -12,65 +12,29 @@ import { Agent, type AgentEvent, defineTool, LMStudioClient } from "../mod.ts";
 import { createFakeLMStudio, type FakeReply } from "../testing.ts";
 import { serve, type Served } from "./_kit/serve.ts";
 import { isLong, recordUnhandledRejections } from "./_kit/reliability_kit.ts";
+import { trackSrcTimers } from "./_kit/client_kit.ts";
 
 const unhandled = recordUnhandledRejections();
 
-// deno-lint-ignore no-explicit-any
-const g = globalThis as any;
-
-/**
- * Runs `fn` while counting the timers that code in src/ (not the test kit in src/testing/)
- * starts and neither clears nor lets fire; returns how many are still pending afterwards.
- */
-async function srcTimersLeft(fn: () => Promise<void>): Promise<number> {
-  const origSet = g.setTimeout;
-  const origClear = g.clearTimeout;
-  const live = new Set<unknown>();
-  g.setTimeout = (cb: (...a: unknown[]) => void, ms?: number, ...args: unknown[]) => {
-    const stack = new Error().stack ?? "";
-    const fromSrc = /[/\\]src[/\\](?!testing[/\\])/.test(stack);
-    // deno-lint-ignore prefer-const
-    let handle: unknown;
-    handle = origSet(
-      (...a: unknown[]) => {
-        live.delete(handle);
-        cb(...a);
-      },
-      ms,
-      ...args,
-    );
-    if (fromSrc) live.add(handle);
-    return handle;
-  };
-  g.clearTimeout = (handle: unknown) => {
-    live.delete(handle);
-    return origClear(handle);
-  };
-  try {
-    await fn();
-    // Let cancel callbacks and finally blocks that run on later turns finish.
-    await new Promise((r) => origSet(r, 10));
-    return live.size;
-  } finally {
-    g.setTimeout = origSet;
-    g.clearTimeout = origClear;
-  }
-}
+// Timers of src/ but not of the fake server (src/testing/), counted 10 ms after each run.
+const TIMERS = { ignoreTestKit: true, settleMs: 10 };
 
 const final = (content: string) => JSON.stringify({ type: "final", content });
 const callTool = (tool: string) => JSON.stringify({ type: "tool_call", tool, arguments: {} });
 const WORDS = Array.from({ length: 40 }, (_, i) => `word${i}`).join(" ");
 
-type Point =
-  | "before-start"
-  | "before-response"
-  | "mid-stream-listener"
-  | "stalled-stream"
-  | "retry-delay"
-  | "tool-honours-signal"
-  | "tool-ignores-signal"
-  | "chunk-emission"
-  | "live-answer";
+const POINTS = [
+  "before-start",
+  "before-response",
+  "mid-stream-listener",
+  "stalled-stream",
+  "retry-delay",
+  "tool-honours-signal",
+  "tool-ignores-signal",
+  "chunk-emission",
+  "live-answer",
+] as const;
+type Point = typeof POINTS[number];
 
 type Api = "run" | "stream" | "readable";
 
@@ -124,17 +88,7 @@ interface Scenario {
 }
 
 const scenarioArb: fc.Arbitrary<Scenario> = fc.record({
-  point: fc.constantFrom<Point>(
-    "before-start",
-    "before-response",
-    "mid-stream-listener",
-    "stalled-stream",
-    "retry-delay",
-    "tool-honours-signal",
-    "tool-ignores-signal",
-    "chunk-emission",
-    "live-answer",
-  ),
+  point: fc.constantFrom<Point>(...POINTS),
   api: fc.constantFrom<Api>("run", "stream", "readable"),
   reason: fc.constantFrom<ReasonKind>("error", "string", "dom", "default", "object"),
   waitMs: fc.integer({ min: 0, max: 12 }),
@@ -327,7 +281,7 @@ describe("aborts at random points", () => {
     await fc.assert(
       fc.asyncProperty(scenarioArb, async (s) => {
         const n = ++i;
-        const left = await srcTimersLeft(() => runScenario(s, n));
+        const { pending: left } = await trackSrcTimers(() => runScenario(s, n), TIMERS);
         assert.equal(left, 0, `${JSON.stringify(s)}: ${left} timer(s) from src/ left pending`);
         assert.deepEqual(unhandled.reasons, [], "no unhandled rejection");
       }),
@@ -336,23 +290,12 @@ describe("aborts at random points", () => {
   });
 
   test("every abort point at least once, with each API", { timeout: 120_000 }, async () => {
-    const points: Point[] = [
-      "before-start",
-      "before-response",
-      "mid-stream-listener",
-      "stalled-stream",
-      "retry-delay",
-      "tool-honours-signal",
-      "tool-ignores-signal",
-      "chunk-emission",
-      "live-answer",
-    ];
     let n = 1000;
-    for (const point of points) {
+    for (const point of POINTS) {
       for (const api of ["run", "stream", "readable"] as const) {
         if ((point === "chunk-emission" || point === "live-answer") && api === "run") continue;
         const s: Scenario = { point, api, reason: "error", waitMs: 3, nth: 2 };
-        const left = await srcTimersLeft(() => runScenario(s, ++n));
+        const { pending: left } = await trackSrcTimers(() => runScenario(s, ++n), TIMERS);
         assert.equal(left, 0, `${JSON.stringify(s)}: timers left`);
       }
     }

@@ -54,15 +54,21 @@ export const NO_ENV = {
  * cleared or run once it settles. A timer still pending afterwards would keep the runtime
  * alive (or fire into a finished request), so tests assert `pending === 0`. Rethrows what
  * `fn` throws.
+ *
+ * `ignoreTestKit`: leave out timers of the test kit (`src/testing/`, the fake server), for
+ * tests that leave a fake reply deliberately unfinished. `settleMs`: how long to let finally
+ * blocks and cancel callbacks on later turns finish before counting.
  */
 export async function trackSrcTimers<T>(
   fn: () => Promise<T>,
+  { ignoreTestKit = false, settleMs = 5 } = {},
 ): Promise<{ result: T; pending: number }> {
+  const fromSrcPattern = ignoreTestKit ? /[/\\]src[/\\](?!testing[/\\])/ : /[/\\]src[/\\]/;
   const origSet = g.setTimeout;
   const origClear = g.clearTimeout;
   const live = new Set<unknown>();
   g.setTimeout = (cb: (...a: unknown[]) => void, ms?: number, ...args: unknown[]) => {
-    const fromSrc = /[/\\]src[/\\]/.test(new Error().stack ?? "");
+    const fromSrc = fromSrcPattern.test(new Error().stack ?? "");
     // deno-lint-ignore prefer-const
     let handle: unknown;
     const wrapped = (...a: unknown[]) => {
@@ -79,8 +85,7 @@ export async function trackSrcTimers<T>(
   };
   try {
     const result = await fn();
-    // Let finally blocks and cancel callbacks that run on the next turns finish.
-    await new Promise((r) => origSet(r, 5));
+    await new Promise((r) => origSet(r, settleMs));
     return { result, pending: live.size };
   } finally {
     g.setTimeout = origSet;
