@@ -31,6 +31,7 @@ import {
   eventually,
   fixture,
   observeBody,
+  observedClient,
   rejection,
   sleep,
   trackSrcTimers,
@@ -725,17 +726,8 @@ describe("ChatStream", () => {
 
   test("cancelling toReadableStream() cancels the request, even while a read is pending", async () => {
     const fake = createFakeLMStudio({ replies: [{ content: "a b c", stallAfterEvents: 1 }] });
-    let cancelled = false;
-    let requestSignal: AbortSignal | undefined;
-    const client = new LMStudioClient({
-      model: "m",
-      // Bounds the test if cancel() waits for the read: the idle timeout would end it.
-      idleTimeoutMs: 2_000,
-      fetch: (async (input: RequestInfo | URL, init?: RequestInit) => {
-        requestSignal = init?.signal ?? undefined;
-        return observeBody(await fake.fetch(input, init), () => cancelled = true);
-      }) as typeof fetch,
-    });
+    // idleTimeoutMs bounds the test if cancel() waits for the read: the timeout would end it.
+    const { client, seen } = observedClient(fake, { idleTimeoutMs: 2_000 });
     const { pending } = await trackSrcTimers(async () => {
       const reader = client.stream({ messages: USER }).toReadableStream().getReader();
       assert.equal((await reader.read()).value?.text, "a");
@@ -746,8 +738,8 @@ describe("ChatStream", () => {
       assert.ok(Date.now() - started < 500, `cancel took ${Date.now() - started} ms`);
       assert.equal((await next).done, true);
     });
-    assert.ok(cancelled, "the response body was cancelled");
-    assert.equal(requestSignal?.aborted, true, "the request's signal was aborted");
+    assert.ok(seen.cancelled, "the response body was cancelled");
+    assert.equal(seen.signal?.aborted, true, "the request's signal was aborted");
     assert.equal(pending, 0, "no timer left behind");
   });
 });

@@ -20,6 +20,7 @@ import {
   eventually,
   NO_ENV,
   observeBody,
+  observedClient,
   rejection,
   sleep,
   trackSrcTimers,
@@ -642,15 +643,7 @@ describe("cancellation", () => {
 
   test("aborting mid-stream rejects with exactly the reason and cancels the body", async () => {
     const fake = createFakeLMStudio({ replies: [{ content: "a b c d e f g h", delayMs: 30 }] });
-    let cancelled = false;
-    let fetchSignal: AbortSignal | undefined;
-    const client = new LMStudioClient({
-      model: "m",
-      fetch: (async (input: RequestInfo | URL, init?: RequestInit) => {
-        fetchSignal = init?.signal ?? undefined;
-        return observeBody(await fake.fetch(input, init), () => cancelled = true);
-      }) as typeof fetch,
-    });
+    const { client, seen } = observedClient(fake);
     const controller = new AbortController();
     const reason = new Error("stop now");
     const got: string[] = [];
@@ -664,30 +657,22 @@ describe("cancellation", () => {
     );
     assert.equal(err, reason);
     assert.deepEqual(got, ["a", " b"]);
-    assert.ok(cancelled, "the response body was cancelled");
-    assert.equal(fetchSignal?.aborted, true);
+    assert.ok(seen.cancelled, "the response body was cancelled");
+    assert.equal(seen.signal?.aborted, true);
     assert.equal(pending, 0, "no timer left behind");
   });
 
   test("`for await … break` cancels the underlying request", async () => {
     const fake = createFakeLMStudio({ replies: [{ content: "a b c d e f", stallAfterEvents: 3 }] });
-    let cancelled = false;
-    let fetchSignal: AbortSignal | undefined;
-    const client = new LMStudioClient({
-      model: "m",
-      fetch: (async (input: RequestInfo | URL, init?: RequestInit) => {
-        fetchSignal = init?.signal ?? undefined;
-        return observeBody(await fake.fetch(input, init), () => cancelled = true);
-      }) as typeof fetch,
-    });
+    const { client, seen } = observedClient(fake);
     const { pending } = await trackSrcTimers(async () => {
       for await (const d of client.stream({ messages: USER })) {
         assert.equal(d.text, "a");
         break;
       }
     });
-    assert.ok(cancelled, "the response body was cancelled");
-    assert.equal(fetchSignal?.aborted, true, "the fetch was aborted");
+    assert.ok(seen.cancelled, "the response body was cancelled");
+    assert.equal(seen.signal?.aborted, true, "the fetch was aborted");
     assert.equal(pending, 0, "no timer left behind (idle watchdog cleared)");
   });
 

@@ -3,6 +3,8 @@
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import type { ChatDelta, ChatMessage } from "../../src/chat.ts";
+import { LMStudioClient, type LMStudioClientOptions } from "../../src/client.ts";
+import type { FakeLMStudio } from "../../src/testing/fake_lmstudio.ts";
 
 /** The smallest valid conversation. */
 export const USER: ChatMessage[] = [{ role: "user", content: "hi" }];
@@ -156,6 +158,23 @@ export async function eventually(check: () => boolean, ms = 2000): Promise<boole
     await sleep(5);
   }
   return true;
+}
+
+/**
+ * A client (model "m") on `fake` that records what the test needs to see a request released:
+ * whether the response body was cancelled, and the signal its fetch was given.
+ */
+export function observedClient(fake: FakeLMStudio, options: LMStudioClientOptions = {}) {
+  const seen = { cancelled: false, signal: undefined as AbortSignal | undefined };
+  const client = new LMStudioClient({
+    model: "m",
+    ...options,
+    fetch: (async (input: RequestInfo | URL, init?: RequestInit) => {
+      seen.signal = init?.signal ?? undefined;
+      return observeBody(await fake.fetch(input, init), () => seen.cancelled = true);
+    }) as typeof fetch,
+  });
+  return { client, seen };
 }
 
 /**
