@@ -91,17 +91,7 @@ function candidates(fetch: typeof globalThis.fetch): Candidate<string>[] {
         for (;;) {
           const { done, value } = await reader.read();
           if (done) break;
-          buffer += value;
-          const end = buffer.lastIndexOf("\n\n");
-          if (end === -1) continue;
-          for (const event of buffer.slice(0, end).split("\n\n")) {
-            for (const line of event.split("\n")) {
-              if (!line.startsWith("data: ")) continue;
-              const data = line.slice(6);
-              if (data !== "[DONE]") parts.push(contentOf(JSON.parse(data)));
-            }
-          }
-          buffer = buffer.slice(end + 2);
+          buffer = takeEvents(buffer + value, parts);
         }
         return parts.join("");
       },
@@ -116,17 +106,7 @@ function candidates(fetch: typeof globalThis.fetch): Candidate<string>[] {
         for (;;) {
           const { done, value } = await reader.read();
           if (done) break;
-          buffer += decoder.decode(value, { stream: true });
-          const end = buffer.lastIndexOf("\n\n");
-          if (end === -1) continue;
-          for (const event of buffer.slice(0, end).split("\n\n")) {
-            for (const line of event.split("\n")) {
-              if (!line.startsWith("data: ")) continue;
-              const data = line.slice(6);
-              if (data !== "[DONE]") parts.push(contentOf(JSON.parse(data)));
-            }
-          }
-          buffer = buffer.slice(end + 2);
+          buffer = takeEvents(buffer + decoder.decode(value, { stream: true }), parts);
         }
         return parts.join("");
       },
@@ -307,3 +287,20 @@ for (const { tokens, split, warmup, rounds } of configs) {
 }
 
 printReport(report);
+
+/**
+ * The lower bounds' parsing: every complete event in `buffer` (its `data:` lines, JSON-parsed,
+ * `[DONE]` skipped) goes into `parts`; returns the incomplete rest.
+ */
+function takeEvents(buffer: string, parts: string[]): string {
+  const end = buffer.lastIndexOf("\n\n");
+  if (end === -1) return buffer;
+  for (const event of buffer.slice(0, end).split("\n\n")) {
+    for (const line of event.split("\n")) {
+      if (!line.startsWith("data: ")) continue;
+      const data = line.slice(6);
+      if (data !== "[DONE]") parts.push(contentOf(JSON.parse(data)));
+    }
+  }
+  return buffer.slice(end + 2);
+}
