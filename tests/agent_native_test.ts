@@ -32,6 +32,7 @@ import {
   type RecordedRequest,
 } from "../testing.ts";
 import { serve } from "./_kit/serve.ts";
+import { makeTools } from "./_kit/tools_kit.ts";
 
 // ---- helpers ---------------------------------------------------------------------------------
 
@@ -105,38 +106,6 @@ function assertChunks(t: Trace, text: string, step: number): void {
 /** How many chunks arrived before the last model_response event (the final reply's end). */
 const chunksBeforeLastResponse = (t: Trace) =>
   t.order.slice(0, t.order.lastIndexOf("response")).filter((o) => o === "chunk").length;
-
-function makeTools() {
-  const executed: string[] = [];
-  const add = defineTool({
-    name: "add",
-    description: "Adds two numbers.",
-    parameters: z.object({ a: z.number(), b: z.number() }),
-    execute: ({ a, b }) => {
-      executed.push(`add(${a},${b})`);
-      return a + b;
-    },
-  });
-  const multiply = defineTool({
-    name: "multiply",
-    description: "Multiplies two numbers.",
-    parameters: z.object({ x: z.number(), y: z.number().int() }),
-    execute: ({ x, y }) => {
-      executed.push(`multiply(${x},${y})`);
-      return { product: x * y };
-    },
-  });
-  const explode = defineTool({
-    name: "explode",
-    description: "Always fails.",
-    parameters: z.object({}),
-    execute: () => {
-      executed.push("explode()");
-      throw new Error("boom");
-    },
-  });
-  return { add, multiply, explode, executed };
-}
 
 const ADD_SPEC = {
   type: "function",

@@ -21,6 +21,7 @@ import {
 import { createFakeLMStudio, type FakeReply, type RecordedRequest } from "../testing.ts";
 import { serve } from "./_kit/serve.ts";
 import { collect, eventually, rejection, sleep, within } from "./_kit/async_kit.ts";
+import { makeTools } from "./_kit/tools_kit.ts";
 
 // ---- helpers ---------------------------------------------------------------------------------
 
@@ -55,29 +56,6 @@ function lastContent(request: RecordedRequest): string {
   assert.ok(last, "request has messages");
   assert.equal(last.role, "user");
   return String(last.content);
-}
-
-function makeTools() {
-  const executed: string[] = [];
-  const add = defineTool({
-    name: "add",
-    description: "Adds two numbers.",
-    parameters: z.object({ a: z.number(), b: z.number() }),
-    execute: ({ a, b }) => {
-      executed.push(`add(${a},${b})`);
-      return a + b;
-    },
-  });
-  const multiply = defineTool({
-    name: "multiply",
-    description: "Multiplies two numbers together.",
-    parameters: z.object({ x: z.number(), y: z.number().int() }),
-    execute: ({ x, y }) => {
-      executed.push(`multiply(${x},${y})`);
-      return { product: x * y };
-    },
-  });
-  return { add, multiply, executed };
 }
 
 const MODES = ["stream", "generate"] as const;
