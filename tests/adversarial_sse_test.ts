@@ -19,6 +19,7 @@ import {
 import { chatCompletionEvents, encodeSSE, type ServerFlavor, splitBytes } from "../testing.ts";
 import {
   cutAt,
+  cutText,
   fetchFrom,
   isLong,
   nastyOffsets,
@@ -93,14 +94,7 @@ const textArb: fc.Arbitrary<string> = fc.array(
  * pair or a grapheme cluster), with empty deltas sprinkled in.
  */
 function toDeltas(text: string, cuts: readonly number[], empties: readonly number[]): string[] {
-  const at = [...new Set(cuts.map((c) => c % (text.length + 1)))].sort((a, b) => a - b);
-  const deltas: string[] = [];
-  let start = 0;
-  for (const c of at) {
-    deltas.push(text.slice(start, c));
-    start = c;
-  }
-  deltas.push(text.slice(start));
+  const deltas = cutText(text, cuts);
   for (const e of empties) deltas.splice(e % (deltas.length + 1), 0, "");
   return deltas;
 }

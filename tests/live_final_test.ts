@@ -2,25 +2,13 @@ import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import { JsonStringDecoder, LiveFinalExtractor } from "../src/_live_final.ts";
+import { cutText } from "./_kit/reliability_kit.ts";
 
 /** Feeds `deltas` one by one; returns every push() result and the extractor. */
 function feed(deltas: readonly string[]): { outputs: string[]; ex: LiveFinalExtractor } {
   const ex = new LiveFinalExtractor();
   const outputs = deltas.map((d) => ex.push(d));
   return { outputs, ex };
-}
-
-/** Cuts `s` at the given indices (any order, duplicates and out-of-range values allowed). */
-function cut(s: string, points: readonly number[]): string[] {
-  const sorted = [...new Set(points.map((p) => p % (s.length + 1)))].sort((a, b) => a - b);
-  const parts: string[] = [];
-  let from = 0;
-  for (const p of sorted) {
-    parts.push(s.slice(from, p));
-    from = p;
-  }
-  parts.push(s.slice(from));
-  return parts;
 }
 
 /** Every way of cutting `s` into two or three pieces, plus one character per piece. */
@@ -351,7 +339,7 @@ describe("LiveFinalExtractor properties", () => {
           : JSON.stringify(envelope, null, r.indent);
         const think = r.think === undefined ? "" : `<think>${r.think}</think>\n`;
         const text = `${r.lead}${think}${r.fence}${json}${r.fence ? "\n```" : ""}`;
-        const { outputs, ex } = feed(cut(text, points));
+        const { outputs, ex } = feed(cutText(text, points));
         assert.equal(outputs.join(""), r.content);
         assert.equal(ex.emitted, r.content);
         assert.equal(ex.state, "final");
@@ -369,7 +357,7 @@ describe("LiveFinalExtractor properties", () => {
           ? { arguments: { content: s }, content: s, tool: "x", type: "tool_call" }
           : { type: "tool_call", tool: "x", arguments: { content: s } };
         const json = ascii ? stringifyAscii(envelope) : JSON.stringify(envelope);
-        const { outputs, ex } = feed(cut(json, points));
+        const { outputs, ex } = feed(cutText(json, points));
         assert.ok(outputs.every((o) => o === ""), JSON.stringify(outputs));
         assert.equal(ex.emitted, "");
         assert.equal(ex.state, "not_final");
@@ -382,7 +370,7 @@ describe("LiveFinalExtractor properties", () => {
     fc.assert(
       fc.property(content, fc.boolean(), cuts, (s, ascii, points) => {
         const body = (ascii ? stringifyAscii(s) : JSON.stringify(s)).slice(1) + "tail";
-        const { text, dec } = decodeAll(cut(body, points));
+        const { text, dec } = decodeAll(cutText(body, points));
         assert.equal(text, s);
         assert.equal(dec.done, true);
         assert.equal(dec.rest, "tail");

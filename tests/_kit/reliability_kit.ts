@@ -13,6 +13,23 @@ export function utf8(text: string): Uint8Array {
   return encoder.encode(text);
 }
 
+/**
+ * Cuts `text` at the given UTF-16 offsets (taken modulo length + 1, sorted, deduplicated), so
+ * a piece may end inside a surrogate pair or a grapheme cluster. Pieces may be empty (a cut at
+ * 0 or at the end); they always join back to `text`.
+ */
+export function cutText(text: string, offsets: readonly number[]): string[] {
+  const at = [...new Set(offsets.map((o) => o % (text.length + 1)))].sort((a, b) => a - b);
+  const pieces: string[] = [];
+  let start = 0;
+  for (const o of at) {
+    pieces.push(text.slice(start, o));
+    start = o;
+  }
+  pieces.push(text.slice(start));
+  return pieces;
+}
+
 /** Cuts `bytes` at the given offsets (taken modulo length + 1, sorted, deduplicated). */
 export function cutAt(bytes: Uint8Array, offsets: readonly number[]): Uint8Array[] {
   const at = [...new Set(offsets.map((o) => o % (bytes.length + 1)))]
