@@ -27,14 +27,12 @@
 export { Agent, type AgentOptions, type RunOptions } from "./src/agent.ts";
 export { AgentStream } from "./src/agent_stream.ts";
 export type { AgentEvent, AgentResult, StopReason, StreamChunk } from "./src/agent_types.ts";
-export {
-  type CallOptions,
-  DEFAULT_BASE_URL,
-  LMStudioClient,
-  type LMStudioClientOptions,
-  type RetryInfo,
-} from "./src/client.ts";
+export { DEFAULT_BASE_URL, LMStudioClient, type LMStudioClientOptions } from "./src/client.ts";
 export type {
+  CallOptions,
+  ChatCompletionStream,
+  ChatModel,
+  RetryInfo,
   ChatDelta,
   ChatMessage,
   ChatParams,

@@ -6,6 +6,7 @@
  * @module
  */
 import * as z from "zod";
+import type { LMStudioError } from "./errors.ts";
 
 /** One native tool call as it appears in an assistant message (OpenAI shape). */
 export interface ToolCall {
@@ -186,6 +187,71 @@ export interface ChatResult {
   toolCalls?: ToolCall[];
   /** The model that answered, as the server named it. */
   model?: string;
+}
+
+/** Details of one retry, passed to `onRetry`. */
+export interface RetryInfo {
+  /** 1 for the first retry. */
+  attempt: number;
+  /** Milliseconds until the retry. */
+  delayMs: number;
+  /** HTTP status that caused it, if any. */
+  status?: number;
+  /** The error that caused it. */
+  error: LMStudioError;
+}
+
+/** Per-call extras beyond {@link ChatRequest}. */
+export interface CallOptions {
+  /** Called before each retry (for progress events and logs). */
+  onRetry?: (info: RetryInfo) => void;
+}
+
+/**
+ * A streamed completion as the agent reads it: deltas as they arrive, then the whole result.
+ * `client.stream()` returns a `ChatStream`, which is one.
+ *
+ * @example Read a stream to the end
+ * ```ts
+ * import type { ChatCompletionStream } from "@ai-agent/orchestrator";
+ * async function text(stream: ChatCompletionStream): Promise<string> {
+ *   for await (const delta of stream) console.log(delta.text);
+ *   return (await stream.finalResult()).text;
+ * }
+ * ```
+ */
+export interface ChatCompletionStream extends AsyncIterable<ChatDelta> {
+  /** The whole completion; reads whatever the iteration has not read yet. */
+  finalResult(): Promise<ChatResult>;
+}
+
+/**
+ * Exactly what an `Agent` needs from a model connection. `LMStudioClient` implements it; so
+ * can any object of yours (a wrapper that logs, caches or routes between servers, or a
+ * scripted model in tests). The agent checks it structurally, never with `instanceof`.
+ *
+ * @example Log every model call
+ * ```ts
+ * import { Agent, type ChatModel, LMStudioClient } from "@ai-agent/orchestrator";
+ * const inner = new LMStudioClient();
+ * const logged: ChatModel = {
+ *   stream(request, options) {
+ *     console.log("stream", request.messages.length, "messages");
+ *     return inner.stream(request, options);
+ *   },
+ *   generate(request, options) {
+ *     console.log("generate", request.messages.length, "messages");
+ *     return inner.generate(request, options);
+ *   },
+ * };
+ * const agent = new Agent({ client: logged });
+ * ```
+ */
+export interface ChatModel {
+  /** A streamed completion; nothing is sent until iteration starts. */
+  stream(request: ChatRequest, options?: CallOptions): ChatCompletionStream;
+  /** One non-streamed completion. */
+  generate(request: ChatRequest, options?: CallOptions): Promise<ChatResult>;
 }
 
 // ---- Wire schemas (what servers send). Lenient: every field optional/nullable. ----

@@ -3,7 +3,14 @@
  *
  * @module
  */
-import type { ChatDelta, ChatRequest, ChatResult } from "./chat.ts";
+import type {
+  CallOptions,
+  ChatDelta,
+  ChatModel,
+  ChatRequest,
+  ChatResult,
+  RetryInfo,
+} from "./chat.ts";
 import { toUsage, WireCompletion, WireModels } from "./chat.ts";
 import {
   ChatStream,
@@ -105,24 +112,6 @@ export interface LMStudioClientOptions {
   maxResponseChars?: number;
 }
 
-/** Details of one retry, passed to `onRetry`. */
-export interface RetryInfo {
-  /** 1 for the first retry. */
-  attempt: number;
-  /** Milliseconds until the retry. */
-  delayMs: number;
-  /** HTTP status that caused it, if any. */
-  status?: number;
-  /** The error that caused it. */
-  error: LMStudioError;
-}
-
-/** Per-call extras beyond {@link ChatRequest}. */
-export interface CallOptions {
-  /** Called before each retry (for progress events and logs). */
-  onRetry?: (info: RetryInfo) => void;
-}
-
 interface Resolved {
   baseURL: string;
   maxRetries: number;
@@ -156,7 +145,7 @@ interface Resolved {
  * });
  * ```
  */
-export class LMStudioClient {
+export class LMStudioClient implements ChatModel {
   // Private fields: the key can never show up in inspect(), JSON.stringify or a log.
   #apiKey: string | undefined;
   #fetch: typeof fetch;
