@@ -1,17 +1,31 @@
 /**
  * A fake LM Studio: a web-standard `(Request) => Response` handler that imitates
- * `/v1/chat/completions` (JSON and SSE) and `/v1/models`, answers from a script, records
- * every request, and injects faults on demand.
+ * `/v1/chat/completions` (JSON and SSE), `/v1/models` and LM Studio's native model endpoints
+ * (`/api/v1/models`, `/api/v1/models/load`, `/api/v1/models/unload`, `/api/v0/models`),
+ * answers from a script, enforces a context window, records every request, and injects faults
+ * on demand.
  *
  * @module
  */
+import type { ChatMessage, ResponseFormat, ToolSpec } from "../chat.ts";
+import { ModelRegistry } from "./_models.ts";
+import {
+  contentDeltas,
+  reasoningDeltas,
+  replyFinishReason,
+  replyText,
+  replyToolCalls,
+  replyUsage,
+} from "./_reply.ts";
+import { countPromptTokens, overflowBody, type OverflowStyle } from "./context_window.ts";
 import {
   chatCompletionEvents,
   encodeSSE,
   type FakeToolCall,
   type ServerFlavor,
   splitBytes,
-  tokenize,
+  sseResponse,
+  type WireUsageNumbers,
 } from "./sse.ts";
 
 /**
@@ -40,8 +54,12 @@ export interface FakeReply {
   toolCalls?: readonly FakeToolCall[];
   /** Finish reason; `null` sends no finish chunk. @default "stop" (or "tool_calls") */
   finishReason?: string | null;
-  /** Usage numbers; `null` sends none. */
-  usage?: { prompt_tokens: number; completion_tokens: number; total_tokens: number } | null;
+  /**
+   * Usage numbers; `null` sends none. When unset the fake counts: `prompt_tokens` by
+   * {@link countPromptTokens} (so an agent can calibrate on it), one completion token per
+   * content or reasoning delta.
+   */
+  usage?: WireUsageNumbers | null;
   /** Framing quirks. @default "lmstudio" */
   flavor?: ServerFlavor;
 
@@ -82,6 +100,46 @@ export interface FakeReply {
   sseFields?: boolean;
 }
 
+/**
+ * The JSON body of a chat request, as the fake received it: the fields a client of
+ * `/v1/chat/completions` sends, and any other field through the index signature.
+ *
+ * @example Read what the agent sent
+ * ```ts
+ * import type { ChatRequestBody } from "@ai-agent/orchestrator/testing";
+ * const lastUserMessage = (body: ChatRequestBody) =>
+ *   body.messages.findLast((m) => m.role === "user")?.content;
+ * ```
+ */
+export interface ChatRequestBody {
+  /** Model id. */
+  model?: string;
+  /**
+   * The conversation. Typed as present because chat requests are what tests read; the fake
+   * answers 400 to a chat request without an array here, and the bodies of other endpoints
+   * (`/api/v1/models/load`, …) do not have it.
+   */
+  messages: ChatMessage[];
+  /** Native tools. */
+  tools?: ToolSpec[];
+  /** Native tool choice. */
+  tool_choice?: unknown;
+  /** Structured output. */
+  response_format?: ResponseFormat;
+  /** `true` for an SSE answer. */
+  stream?: boolean;
+  /** `{ include_usage: true }` asks for a usage chunk. */
+  stream_options?: { include_usage?: boolean };
+  /** Reply budget; counted against the context window when positive. */
+  max_tokens?: number;
+  /** Sampling temperature. */
+  temperature?: number;
+  /** LM Studio: seconds a just-in-time loaded model stays loaded. */
+  ttl?: number;
+  /** Any other field the client sent. */
+  [field: string]: unknown;
+}
+
 /** A request the fake server received. */
 export interface RecordedRequest {
   /** HTTP method. */
@@ -90,8 +148,37 @@ export interface RecordedRequest {
   path: string;
   /** Request headers. */
   headers: Headers;
-  /** Parsed JSON body (or `undefined`). */
-  body: Record<string, unknown> | undefined;
+  /** Parsed JSON body (or `undefined` when there was none). */
+  body: ChatRequestBody | undefined;
+}
+
+/**
+ * One model the fake knows. A plain string in `models` is `{ id }` with every default.
+ *
+ * @example A model loaded with a 4k window that could take 32k
+ * ```ts
+ * import { createFakeLMStudio } from "@ai-agent/orchestrator/testing";
+ * const fake = createFakeLMStudio({
+ *   models: [{ id: "qwen3-4b", contextLength: 4096, maxContextLength: 32768 }],
+ * });
+ * ```
+ */
+export interface FakeModel {
+  /** Model key: the `id` at `/v1/models`, the `key` at `/api/v1/models`. */
+  id: string;
+  /** Whether it starts loaded (one instance, whose id is the key). @default true */
+  loaded?: boolean;
+  /**
+   * Context window of its loaded instances (and of a load without `context_length`).
+   * @default the server's `contextLength`, else `maxContextLength`
+   */
+  contextLength?: number;
+  /** The largest window it can be loaded with. @default max(1_048_576, contextLength) */
+  maxContextLength?: number;
+  /** `capabilities.trained_for_tool_use`. @default true */
+  toolUse?: boolean;
+  /** `capabilities.vision`. @default false */
+  vision?: boolean;
 }
 
 /** Options for {@link createFakeLMStudio}. */
@@ -101,11 +188,41 @@ export interface FakeLMStudioOptions {
    * runs out, the server answers 500 "script exhausted".
    */
   replies?: readonly FakeReply[] | ((request: RecordedRequest, index: number) => FakeReply);
-  /** Model ids listed at `/v1/models`. `[]` imitates "no model loaded". @default ["fake-model"] */
-  models?: readonly string[];
+  /**
+   * The models the server knows. `/v1/models` lists the loaded ones, the native endpoints all
+   * of them. `[]` imitates "no model loaded".
+   * @default ["fake-model"]
+   */
+  models?: readonly (string | FakeModel)[];
+  /**
+   * The context window, in the fake's tokens (see {@link countPromptTokens}), of every loaded
+   * model that does not set its own. A chat request whose prompt tokens plus its positive
+   * `max_tokens` exceed the window of the model serving it is refused (see `overflow`).
+   * Loading a model with `context_length` (`POST /api/v1/models/load`) sets the window of
+   * that instance, and the native endpoints report it.
+   * @default each model's `maxContextLength` (1_048_576 unless set)
+   */
+  contextLength?: number;
+  /**
+   * How a prompt that does not fit is refused: LM Studio's HTTP 400 "Trying to keep the first
+   * N tokens when context the overflows…" (also for streamed requests, as LM Studio checks
+   * before streaming), the same message as an SSE error event for streamed requests, or
+   * llama.cpp's 400 `exceed_context_size_error`. See {@link OverflowStyle}.
+   * @default "lmstudio"
+   */
+  overflow?: OverflowStyle;
+  /**
+   * Which of LM Studio's native REST APIs to serve at the server root: `"v1"` serves
+   * `/api/v1/models`, `/api/v1/models/load`, `/api/v1/models/unload` and `/api/v0/models`
+   * (LM Studio 0.4+); `"v0"` only `/api/v0/models` (0.3.6–0.3.x); `false` none (an older
+   * LM Studio, or another OpenAI-compatible server). Paths not served get the fake's 404
+   * "Unexpected endpoint or method".
+   * @default "v1"
+   */
+  nativeApi?: "v1" | "v0" | false;
   /** Require `Authorization: Bearer <apiKey>` (else 401 like LM Studio 0.4+). */
   apiKey?: string;
-  /** Answer this status for `/models` (e.g. to test resolution failures). */
+  /** Answer this status for every model listing (`/v1/models`, `/api/v1/models`, `/api/v0/models`). */
   modelsStatus?: number;
 }
 
@@ -141,7 +258,8 @@ export interface FakeLMStudio {
  */
 export function createFakeLMStudio(options: FakeLMStudioOptions = {}): FakeLMStudio {
   const requests: RecordedRequest[] = [];
-  const models = options.models ?? ["fake-model"];
+  const registry = new ModelRegistry(options.models ?? ["fake-model"], options.contextLength);
+  const nativeApi = options.nativeApi ?? "v1";
   let chatIndex = 0;
 
   const pick = (req: RecordedRequest): FakeReply | undefined => {
@@ -150,9 +268,21 @@ export function createFakeLMStudio(options: FakeLMStudioOptions = {}): FakeLMStu
     return typeof replies === "function" ? replies(req, index) : replies[index];
   };
 
+  const native = (method: string, path: string, body: ChatRequestBody | undefined) => {
+    const v1 = nativeApi === "v1";
+    const v0 = v1 || nativeApi === "v0";
+    if (method === "GET" && path.endsWith("/api/v1/models") && v1) return registry.listV1();
+    if (method === "GET" && path.endsWith("/api/v0/models") && v0) return registry.listV0();
+    if (method === "POST" && path.endsWith("/api/v1/models/load") && v1) return registry.load(body);
+    if (method === "POST" && path.endsWith("/api/v1/models/unload") && v1) {
+      return registry.unload(body);
+    }
+    return undefined;
+  };
+
   const handler = async (request: Request): Promise<Response> => {
     const url = new URL(request.url);
-    let body: Record<string, unknown> | undefined;
+    let body: ChatRequestBody | undefined;
     const text = request.method === "GET" ? "" : await request.text();
     if (text) {
       try {
@@ -176,26 +306,35 @@ export function createFakeLMStudio(options: FakeLMStudioOptions = {}): FakeLMStu
         });
       }
     }
-    if (url.pathname.endsWith("/models") && request.method === "GET") {
-      if (options.modelsStatus) {
-        return json(options.modelsStatus, { error: "models unavailable" });
-      }
+    const isListing = request.method === "GET" && url.pathname.endsWith("/models");
+    if (isListing && options.modelsStatus) {
+      return json(options.modelsStatus, { error: "models unavailable" });
+    }
+    // LM Studio's native endpoints first: `/api/v1/models` also ends with "/models".
+    if (url.pathname.includes("/api/v0/") || url.pathname.includes("/api/v1/models")) {
+      const answer = native(request.method, url.pathname, body);
+      if (answer) return json(answer.status, answer.body);
+      if (!url.pathname.endsWith("/chat/completions")) return unexpected(request.method, url);
+    } else if (isListing) {
       return json(200, {
         object: "list",
-        data: models.map((id) => ({ id, object: "model", owned_by: "organization_owner" })),
+        data: registry.loadedIds().map((id) => ({
+          id,
+          object: "model",
+          owned_by: "organization_owner",
+        })),
       });
     }
     if (!url.pathname.endsWith("/chat/completions") || request.method !== "POST") {
-      return json(404, {
-        error: `Unexpected endpoint or method. (${request.method} ${url.pathname})`,
-      });
+      return unexpected(request.method, url);
     }
     if (!body || !Array.isArray(body.messages)) {
       return json(400, {
         error: { message: "'messages' is required", type: "invalid_request_error", code: 400 },
       });
     }
-    if (models.length === 0) {
+    const instance = registry.serving(body.model);
+    if (!instance) {
       return json(400, {
         error: {
           message:
@@ -206,8 +345,24 @@ export function createFakeLMStudio(options: FakeLMStudioOptions = {}): FakeLMStu
         },
       });
     }
+    const promptTokens = countPromptTokens(body);
+    const reserve = typeof body.max_tokens === "number" && body.max_tokens > 0
+      ? body.max_tokens
+      : 0;
+    if (promptTokens + reserve > instance.contextLength) {
+      const style = options.overflow ?? "lmstudio";
+      const error = overflowBody(style, promptTokens, instance.contextLength);
+      if (style === "lmstudio-stream" && body.stream === true) {
+        return sseResponse([encodeSSE([JSON.stringify(error)])]);
+      }
+      return json(400, error);
+    }
     const reply = pick(recorded);
-    if (!reply) return json(500, { error: "fake LM Studio: script exhausted (no reply left)" });
+    if (!reply) {
+      return json(500, {
+        error: `fake LM Studio: script exhausted (no reply left for chat request #${chatIndex})`,
+      });
+    }
     if (reply.firstByteDelayMs) await sleep(reply.firstByteDelayMs, request.signal);
     if (reply.status !== undefined && (reply.status < 200 || reply.status > 299)) {
       return new Response(
@@ -220,7 +375,9 @@ export function createFakeLMStudio(options: FakeLMStudioOptions = {}): FakeLMStu
         },
       );
     }
-    return body.stream === true ? streamReply(reply, request.signal) : jsonReply(reply);
+    return body.stream === true
+      ? streamReply(reply, promptTokens, request.signal)
+      : jsonReply(reply, promptTokens);
   };
 
   const fakeFetch = (async (input: RequestInfo | URL, init?: RequestInit): Promise<Response> => {
@@ -241,46 +398,24 @@ export function createFakeLMStudio(options: FakeLMStudioOptions = {}): FakeLMStu
   };
 }
 
-function contentDeltas(reply: FakeReply): string[] {
-  if (reply.deltas) return [...reply.deltas];
-  return tokenize(reply.content ?? "");
-}
-
-function jsonReply(reply: FakeReply): Response {
+function jsonReply(reply: FakeReply, promptTokens: number): Response {
   if (reply.rawBody !== undefined) {
     return new Response(reply.rawBody, {
       headers: { "content-type": reply.contentType ?? "application/json", ...reply.headers },
     });
   }
-  const content = reply.deltas ? reply.deltas.join("") : reply.content ?? "";
-  const message: Record<string, unknown> = { role: "assistant", content };
+  const message: Record<string, unknown> = { role: "assistant", content: replyText(reply) };
   if (reply.reasoning) message[reply.reasoningField ?? "reasoning_content"] = reply.reasoning;
-  if (reply.toolCalls?.length) {
-    message.tool_calls = reply.toolCalls.map((c, i) => ({
-      id: c.id ?? String(100 + i),
-      type: "function",
-      function: {
-        name: c.name,
-        arguments: typeof c.arguments === "string" ? c.arguments : JSON.stringify(c.arguments),
-      },
-    }));
-  }
-  const finish = reply.finishReason === undefined
-    ? (reply.toolCalls?.length ? "tool_calls" : "stop")
-    : reply.finishReason;
-  const tokens = tokenize(content).length;
-  const usage = reply.usage === null ? undefined : reply.usage ?? {
-    prompt_tokens: 10,
-    completion_tokens: tokens,
-    total_tokens: 10 + tokens,
-  };
+  const toolCalls = replyToolCalls(reply);
+  if (toolCalls.length) message.tool_calls = toolCalls;
+  const usage = replyUsage(reply, promptTokens);
   return new Response(
     JSON.stringify({
       id: "chatcmpl-fake",
       object: "chat.completion",
       created: 1_700_000_000,
       model: "fake-model",
-      choices: [{ index: 0, message, logprobs: null, finish_reason: finish }],
+      choices: [{ index: 0, message, logprobs: null, finish_reason: replyFinishReason(reply) }],
       ...(usage ? { usage } : {}),
     }),
     {
@@ -290,7 +425,7 @@ function jsonReply(reply: FakeReply): Response {
   );
 }
 
-function streamReply(reply: FakeReply, signal: AbortSignal): Response {
+function streamReply(reply: FakeReply, promptTokens: number, signal: AbortSignal): Response {
   const encoder = new TextEncoder();
   let events: string[];
   if (reply.rawBody !== undefined) {
@@ -298,11 +433,11 @@ function streamReply(reply: FakeReply, signal: AbortSignal): Response {
   } else {
     const data = chatCompletionEvents({
       deltas: contentDeltas(reply),
-      reasoningDeltas: reply.reasoning ? tokenize(reply.reasoning) : undefined,
+      reasoningDeltas: reasoningDeltas(reply),
       reasoningField: reply.reasoningField,
       toolCalls: reply.toolCalls,
-      finishReason: reply.errorEvent !== undefined ? null : reply.finishReason,
-      usage: reply.errorEvent !== undefined ? null : reply.usage,
+      finishReason: reply.errorEvent !== undefined ? null : replyFinishReason(reply),
+      usage: reply.errorEvent !== undefined ? null : replyUsage(reply, promptTokens) ?? null,
       flavor: reply.flavor,
     });
     if (reply.errorEvent !== undefined) {
@@ -375,6 +510,11 @@ function streamReply(reply: FakeReply, signal: AbortSignal): Response {
       ...reply.headers,
     },
   });
+}
+
+/** The fake's answer to a path or method it does not serve. */
+function unexpected(method: string, url: URL): Response {
+  return json(404, { error: `Unexpected endpoint or method. (${method} ${url.pathname})` });
 }
 
 function json(status: number, body: unknown): Response {

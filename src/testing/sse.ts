@@ -4,6 +4,7 @@
  *
  * @module
  */
+import type { ToolCall } from "../chat.ts";
 
 /** Whose framing quirks to imitate. */
 export type ServerFlavor = "lmstudio" | "openai" | "llamacpp";
@@ -31,7 +32,7 @@ export interface CompletionSpec {
   /** `finish_reason` of the finish chunk; `null` sends no finish chunk. @default "stop" */
   finishReason?: string | null;
   /** Usage for the usage chunk; `null` sends none. */
-  usage?: { prompt_tokens: number; completion_tokens: number; total_tokens: number } | null;
+  usage?: WireUsageNumbers | null;
   /** Framing quirks. @default "lmstudio" */
   flavor?: ServerFlavor;
   /** Model name in each chunk. @default "fake-model" */
@@ -81,48 +82,89 @@ export function chatCompletionEvents(spec: CompletionSpec): string[] {
   const reasoningField = spec.reasoningField ?? "reasoning_content";
   for (const r of spec.reasoningDeltas ?? []) chunk({ [reasoningField]: r });
   for (const d of spec.deltas) chunk({ content: d });
-  (spec.toolCalls ?? []).forEach((call, index) => {
-    const args = typeof call.arguments === "string"
-      ? call.arguments
-      : JSON.stringify(call.arguments);
-    const id = call.id ?? String(100 + index);
-    chunk({
-      tool_calls: [{
-        index,
-        id,
-        type: "function",
-        function: { name: call.name, arguments: "" },
-      }],
-    });
-    // Arguments in three pieces, split anywhere; LM Studio repeats an empty name and id.
-    const cuts = [0, Math.floor(args.length / 3), Math.floor((2 * args.length) / 3), args.length];
-    for (let i = 0; i < 3; i++) {
-      const piece = args.slice(cuts[i], cuts[i + 1]);
-      if (piece === "") continue;
-      const fn: Record<string, unknown> = { arguments: piece };
-      const frag: Record<string, unknown> = { index, function: fn };
-      if (flavor === "lmstudio") {
-        fn.name = "";
-        frag.id = "";
-        frag.type = "function";
+  toToolCalls(spec.toolCalls ?? []).forEach(
+    ({ id, function: { name, arguments: args } }, index) => {
+      chunk({
+        tool_calls: [{ index, id, type: "function", function: { name, arguments: "" } }],
+      });
+      // LM Studio repeats an empty name and id on the argument fragments.
+      for (const piece of argumentPieces(args)) {
+        const fn: Record<string, unknown> = { arguments: piece };
+        const frag: Record<string, unknown> = { index, function: fn };
+        if (flavor === "lmstudio") {
+          fn.name = "";
+          frag.id = "";
+          frag.type = "function";
+        }
+        chunk({ tool_calls: [frag] });
       }
-      chunk({ tool_calls: [frag] });
-    }
-  });
-  const finish = spec.finishReason === undefined
-    ? (spec.toolCalls?.length ? "tool_calls" : "stop")
-    : spec.finishReason;
+    },
+  );
+  const finish = finishReasonOf(spec.finishReason, spec.toolCalls);
   if (finish !== null) chunk({}, finish);
   if (spec.usage !== null) {
-    const usage = spec.usage ?? {
-      prompt_tokens: 10,
-      completion_tokens: spec.deltas.length + (spec.reasoningDeltas?.length ?? 0),
-      total_tokens: 10 + spec.deltas.length + (spec.reasoningDeltas?.length ?? 0),
-    };
+    const usage = spec.usage ??
+      countedUsage(10, spec.deltas.length + (spec.reasoningDeltas?.length ?? 0));
     out.push(JSON.stringify({ ...base, choices: [], usage }));
   }
   out.push("[DONE]");
   return out;
+}
+
+/** Usage numbers in the server's shape, total included. Not re-exported from `testing.ts`. */
+export function countedUsage(promptTokens: number, completionTokens: number): WireUsageNumbers {
+  return {
+    prompt_tokens: promptTokens,
+    completion_tokens: completionTokens,
+    total_tokens: promptTokens + completionTokens,
+  };
+}
+
+/** Usage as a server sends it (snake_case). */
+export interface WireUsageNumbers {
+  /** Tokens in the prompt. */
+  prompt_tokens: number;
+  /** Tokens generated. */
+  completion_tokens: number;
+  /** Their sum. */
+  total_tokens: number;
+}
+
+/**
+ * Tool calls in the OpenAI message shape: arguments JSON-encoded unless given as a string,
+ * ids defaulting to `"100"`, `"101"`, … as LM Studio numbers them. Not re-exported from
+ * `testing.ts`.
+ */
+export function toToolCalls(calls: readonly FakeToolCall[]): ToolCall[] {
+  return calls.map((c, i) => ({
+    id: c.id ?? String(100 + i),
+    type: "function",
+    function: {
+      name: c.name,
+      arguments: typeof c.arguments === "string" ? c.arguments : JSON.stringify(c.arguments),
+    },
+  }));
+}
+
+/**
+ * The finish reason to send: the given one (`null`: none), else `"tool_calls"` when there
+ * are tool calls, else `"stop"`. Not re-exported from `testing.ts`.
+ */
+export function finishReasonOf(
+  finishReason: string | null | undefined,
+  toolCalls: readonly FakeToolCall[] | undefined,
+): string | null {
+  if (finishReason !== undefined) return finishReason;
+  return toolCalls?.length ? "tool_calls" : "stop";
+}
+
+/**
+ * How the kit streams a tool call's JSON arguments: in three pieces, cut anywhere (inside a
+ * string or a number), empty pieces left out. Not re-exported from `testing.ts`.
+ */
+export function argumentPieces(args: string): string[] {
+  const cuts = [0, Math.floor(args.length / 3), Math.floor((2 * args.length) / 3), args.length];
+  return [0, 1, 2].map((i) => args.slice(cuts[i], cuts[i + 1])).filter((p) => p !== "");
 }
 
 /** SSE framing options for {@link encodeSSE}. */
