@@ -25,21 +25,27 @@
  * @module
  */
 export { Agent, type AgentOptions, type RunOptions } from "./src/agent.ts";
-export { AgentStream } from "./src/agent_stream.ts";
-export type { AgentEvent, AgentResult, StopReason, StreamChunk } from "./src/agent_types.ts";
+export type { AgentStream } from "./src/agent_stream.ts";
+export {
+  type AgentEvent,
+  type AgentResult,
+  MAX_STEPS_FALLBACK_TEXT,
+  type StopReason,
+  type StreamChunk,
+} from "./src/agent_types.ts";
 export { DEFAULT_BASE_URL, LMStudioClient, type LMStudioClientOptions } from "./src/client.ts";
 export type {
   CallOptions,
   ChatCompletionStream,
-  ChatModel,
-  RetryInfo,
   ChatDelta,
   ChatMessage,
+  ChatModel,
   ChatParams,
   ChatRequest,
   ChatResult,
   FinishReason,
   ResponseFormat,
+  RetryInfo,
   ToolCall,
   ToolCallDelta,
   ToolSpec,
@@ -73,22 +79,11 @@ export {
   type ToolContext,
   type ToolOutcome,
 } from "./src/tools.ts";
-export {
-  buildResponseFormat,
-  buildSystemPrompt,
-  type Envelope,
-  MAX_STEPS_FALLBACK_TEXT,
-  parseEnvelope,
-  type ParseOptions,
-  type ParseResult,
-} from "./src/protocol.ts";
-export { toNativeTools } from "./src/native_protocol.ts";
-export { ToolCallAccumulator } from "./src/tool_call_accumulator.ts";
+export { ToolSchemaError } from "./src/tool_schema.ts";
 export {
   type Chunking,
   type SliceOptions,
   SliceStream,
   sliceText,
   TextSlicer,
-  validateChunking,
 } from "./src/slice_stream.ts";

@@ -12,6 +12,7 @@
  *
  * @module
  */
+import { ReasoningSplitter } from "./_reasoning.ts";
 
 /** What the character after a backslash decodes to (all JSON escapes except `\u`). */
 const SIMPLE_ESCAPES: Readonly<Record<string, string>> = {
@@ -174,12 +175,10 @@ export class JsonStringDecoder {
 
 /**
  * Where the extractor is in the reply. A mode that straddles a delta boundary keeps its progress
- * in the fields named after it (`#tagPos`, `#ticks`, `#string`, `#depth`…).
+ * in the fields named after it (`#ticks`, `#string`, `#depth`…).
  */
 type Mode =
-  | "prelude" // before "{": whitespace, think blocks, one opening fence
-  | "open_tag" // matching "<think>"
-  | "think" // inside a think block, matching "</think>"
+  | "prelude" // before "{" (after the reasoning splitter): whitespace, one opening fence
   | "fence" // counting the opening fence's backticks
   | "fence_info" // the language tag after the backticks, up to the newline
   | "member" // after "{" or ",": expecting a key
@@ -194,8 +193,6 @@ type Mode =
   | "after_value" // expecting "," or "}"
   | "stopped"; // decided and nothing more to return
 
-const OPEN_TAG = "<think>";
-const CLOSE_TAG = "</think>";
 // Longest key / type value worth remembering: anything longer is neither "content" nor "final".
 const KEY_CAP = 8;
 
@@ -206,8 +203,9 @@ export type LiveFinalState = "unknown" | "final" | "not_final";
  * Watches the raw content deltas of one model reply and returns the final answer's text as it
  * arrives, once the reply is known to be `{"type":"final","content":"…"}`.
  *
- * Before the object it skips whitespace, complete `<think>…</think>` blocks (an unclosed block
- * means keep waiting) and one opening code fence (three backticks, an optional language tag, a
+ * Leading `<think>…</think>` blocks are split off by the one reasoning splitter (src/_reasoning.ts;
+ * an unclosed block means keep waiting). Before the object it then skips whitespace and one
+ * opening code fence (three backticks, an optional language tag, a
  * newline). It then scans the object's top-level members: other keys' values are skipped, keys
  * may come in any order and contain escapes. If `"content"` comes before `"type"`, its text is
  * held and returned only once `"type":"final"` is confirmed.
@@ -221,8 +219,7 @@ export type LiveFinalState = "unknown" | "final" | "not_final";
 export class LiveFinalExtractor {
   #mode: Mode = "prelude";
   #state: LiveFinalState = "unknown";
-  // Characters of OPEN_TAG / CLOSE_TAG matched so far; a tag may be cut across deltas.
-  #tagPos = 0;
+  #reasoning = new ReasoningSplitter();
   // Backticks of the opening fence seen so far; only one fence is allowed.
   #ticks = 0;
   #fenceSeen = false;
@@ -255,7 +252,7 @@ export class LiveFinalExtractor {
     if (this.#mode === "stopped") return "";
     const out: string[] = [];
     try {
-      this.#scan(delta, out);
+      this.#scan(this.#reasoning.push(delta), out);
     } catch (error) {
       if (!(error instanceof SyntaxError)) throw error;
       // Invalid escape: the reply cannot be a valid final answer.
@@ -325,27 +322,10 @@ export class LiveFinalExtractor {
         case "prelude":
           if (isJsonWhitespace(c)) break;
           if (c === "{") this.#mode = "member";
-          else if (c === "<") {
-            this.#mode = "open_tag";
-            this.#tagPos = 1;
-          } else if (c === "`" && !this.#fenceSeen) {
+          else if (c === "`" && !this.#fenceSeen) {
             this.#mode = "fence";
             this.#ticks = 1;
           } else this.#stop("not_final");
-          break;
-        case "open_tag":
-          if (c !== OPEN_TAG[this.#tagPos]) this.#stop("not_final");
-          else if (++this.#tagPos === OPEN_TAG.length) {
-            this.#mode = "think";
-            this.#tagPos = 0;
-          }
-          break;
-        case "think":
-          // "<" occurs only at the start of CLOSE_TAG, so on a mismatch the only possible
-          // restart is at this very character.
-          if (c === CLOSE_TAG[this.#tagPos]) {
-            if (++this.#tagPos === CLOSE_TAG.length) this.#mode = "prelude";
-          } else this.#tagPos = c === "<" ? 1 : 0;
           break;
         case "fence":
           if (c === "`") {

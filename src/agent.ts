@@ -3,15 +3,16 @@
  *
  * @module
  */
-import type { ChatMessage, ChatParams } from "./chat.ts";
+import type { ChatMessage, ChatModel, ChatParams } from "./chat.ts";
 import { LMStudioClient } from "./client.ts";
 import type { AgentEvent, AgentResult, StreamChunk } from "./agent_types.ts";
 import { AgentStream } from "./agent_stream.ts";
-import { agentLoop, type LoopConfig } from "./_agent_loop.ts";
-import { buildSystemPrompt } from "./protocol.ts";
-import { nativeSystemPrompt } from "./native_protocol.ts";
+import { agentLoop, type LoopConfig } from "./_loop.ts";
+import { createEnvelopeProtocol } from "./protocols/envelope.ts";
+import { createNativeProtocol } from "./protocols/native.ts";
 import { type Chunking, validateChunking } from "./slice_stream.ts";
 import { type AnyTool, createToolRegistry } from "./tools.ts";
+import { describeTools } from "./tool_schema.ts";
 import { abortableDelay } from "./_retry.ts";
 import { anySignal } from "./_abort.ts";
 
@@ -32,10 +33,12 @@ import { anySignal } from "./_abort.ts";
  */
 export interface AgentOptions {
   /**
-   * The client that talks to the model.
+   * The model connection: an `LMStudioClient`, or any object with its `stream()` and
+   * `generate()` (see {@link ChatModel}: a wrapper that logs, caches or routes, a scripted
+   * model in tests).
    * @default new LMStudioClient()
    */
-  client?: LMStudioClient;
+  client?: ChatModel;
   /** Tools the model may call (see `defineTool`). Names must be unique. */
   tools?: readonly AnyTool[];
   /** Your own instructions, appended to the protocol's system prompt. */
@@ -59,7 +62,7 @@ export interface AgentOptions {
   /**
    * Send `response_format: {type: "json_schema"}` describing the exact reply envelope, so
    * grammar-constrained servers cannot emit invalid JSON. Turned off automatically (once per
-   * client) if the server rejects it. Envelope protocol only.
+   * client: every agent on it) if the server rejects it. Envelope protocol only.
    * @default true
    */
   responseFormat?: boolean;
@@ -162,8 +165,16 @@ export class Agent {
       );
     }
     const client = options.client ?? new LMStudioClient();
-    if (!(client instanceof LMStudioClient)) {
-      throw new TypeError("Cannot create Agent: client must be an LMStudioClient");
+    // Structural, never instanceof: wrappers, test doubles and a second installed copy of
+    // this package all work.
+    if (
+      client === null || typeof client !== "object" || typeof client.stream !== "function" ||
+      typeof client.generate !== "function"
+    ) {
+      throw new TypeError(
+        "Cannot create Agent: client must be an LMStudioClient or an object with stream() and " +
+          "generate() methods (a ChatModel)",
+      );
     }
     const protocol = options.protocol ?? "envelope";
     if (protocol !== "envelope" && protocol !== "native") {
@@ -196,16 +207,20 @@ export class Agent {
     }
     const tools = [...(options.tools ?? [])];
     const registry = createToolRegistry(tools);
+    // Each tool's JSON Schema, derived once and shared by whichever protocol runs.
+    const described = describeTools(tools);
     const userDelay = options.delay;
     this.#config = {
-      client,
-      tools,
+      model: client,
       registry,
-      systemPrompt: protocol === "native"
-        ? nativeSystemPrompt(tools, options.instructions)
-        : buildSystemPrompt(tools, options.instructions),
-      protocol,
-      responseFormat: options.responseFormat ?? true,
+      protocol: protocol === "native"
+        ? createNativeProtocol({ tools: described, instructions: options.instructions })
+        : createEnvelopeProtocol({
+          model: client,
+          tools: described,
+          instructions: options.instructions,
+          responseFormat: options.responseFormat ?? true,
+        }),
       params: { ...options.params },
       maxSteps,
       modelCall,
@@ -220,7 +235,7 @@ export class Agent {
 
   /** The system prompt this agent sends (protocol description, tools, your instructions). */
   get systemPrompt(): string {
-    return this.#config.systemPrompt;
+    return this.#config.protocol.systemPrompt;
   }
 
   /**

@@ -111,3 +111,15 @@ export type AgentEvent =
   | { type: "max_steps"; step: number }
   | { type: "chunk"; chunk: StreamChunk }
   | { type: "finish"; result: AgentResult };
+
+/**
+ * The answer given when even the max-steps fallback reply is not a valid final answer.
+ *
+ * @example Tell the fallback apart from a real answer
+ * ```ts
+ * import { type AgentResult, MAX_STEPS_FALLBACK_TEXT } from "@ai-agent/orchestrator";
+ * const gaveUp = (r: AgentResult) => r.text === MAX_STEPS_FALLBACK_TEXT;
+ * ```
+ */
+export const MAX_STEPS_FALLBACK_TEXT: string =
+  "I could not finish this task within the allowed number of steps.";

@@ -9,6 +9,8 @@
  * @module
  */
 import * as z from "zod";
+import { clipText, describeValue, errorText } from "./_text.ts";
+import { toolParametersSchema } from "./tool_schema.ts";
 
 /**
  * What a tool's `execute` receives besides its arguments.
@@ -179,6 +181,8 @@ function validateTool(tool: unknown, where: string): asserts tool is AnyTool {
  *   `constructor` or `prototype`) and an `execute` function.
  * @returns The same object, frozen.
  * @throws {TypeError} Naming the field that is wrong.
+ * @throws {ToolSchemaError} When a parameter's type cannot be written as JSON (`z.date()`,
+ *   `z.bigint()`, …), naming the field and the fix.
  *
  * @example Define a calculator tool
  * ```ts
@@ -194,6 +198,8 @@ function validateTool(tool: unknown, where: string): asserts tool is AnyTool {
  */
 export function defineTool<P extends ObjectSchema, R>(definition: Tool<P, R>): Tool<P, R> {
   validateTool(definition, "Cannot define tool");
+  // Fails now, not at the first run, for parameters the model could never write as JSON.
+  toolParametersSchema(definition);
   return Object.freeze(definition);
 }
 
@@ -548,35 +554,8 @@ function lenientReplacer(): (this: unknown, key: string, value: unknown) => unkn
   };
 }
 
+/** Cuts `text` at `max` with a note saying how much was left out. */
 function truncate(text: string, max: number): string {
-  if (text.length <= max) return text;
-  let end = max;
-  // Do not split a surrogate pair.
-  const last = text.charCodeAt(end - 1);
-  if (last >= 0xd800 && last <= 0xdbff) end -= 1;
-  return `${text.slice(0, end)}\n…[truncated ${text.length - end} more characters]`;
-}
-
-function errorText(error: unknown): string {
-  try {
-    if (error instanceof Error) {
-      if (error.message === "") return error.name;
-      return error.name === "Error" ? error.message : `${error.name}: ${error.message}`;
-    }
-    return String(error);
-  } catch {
-    return Object.prototype.toString.call(error);
-  }
-}
-
-function describeValue(value: unknown): string {
-  if (typeof value === "string") return JSON.stringify(value);
-  if (value === null || value === undefined) return String(value);
-  if (typeof value === "function") return "a function";
-  if (Array.isArray(value)) return "an array";
-  if (typeof value === "object") {
-    const ctor = (value as { constructor?: { name?: unknown } }).constructor?.name;
-    return typeof ctor === "string" && ctor !== "Object" ? `a ${ctor}` : "an object";
-  }
-  return `${typeof value} ${String(value)}`;
+  const { head, cut } = clipText(text, max);
+  return cut ? `${head}\n…[truncated ${text.length - head.length} more characters]` : text;
 }

@@ -22,8 +22,12 @@ import {
   MAX_STEPS_FALLBACK_TEXT,
   ProtocolError,
   type StreamChunk,
-  toNativeTools,
 } from "../mod.ts";
+import { nativeToolSpecs } from "../src/protocols/native.ts";
+import { describeTools } from "../src/tool_schema.ts";
+
+const toNativeTools = (tools: Parameters<typeof describeTools>[0]) =>
+  nativeToolSpecs(describeTools(tools));
 import {
   chatCompletionEvents,
   createFakeLMStudio,
@@ -116,7 +120,6 @@ const ADD_SPEC = {
       type: "object",
       properties: { a: { type: "number" }, b: { type: "number" } },
       required: ["a", "b"],
-      additionalProperties: false,
     },
   },
 };

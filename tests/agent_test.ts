@@ -891,7 +891,6 @@ describe("response_format json_schema and its fallback", () => {
         assert.equal(notices.length, 1);
         assert.ok(notices[0]!.type === "response_format_unsupported");
         assert.match(notices[0]!.message, /prompt-only/);
-        assert.equal(client.responseFormatUnsupported, true);
       });
     }
   }
@@ -918,7 +917,12 @@ describe("response_format json_schema and its fallback", () => {
     assert.ok(err instanceof APIError);
     assert.equal(err.status, 400);
     assert.equal(fake.chatRequests.length, 1);
-    assert.equal(client.responseFormatUnsupported, false);
+    // Nothing was remembered: the next run on this client still sends response_format.
+    assert.equal((await new Agent({ client }).run("y")).text, "never");
+    assert.equal(
+      (fake.chatRequests[1]!.body?.response_format as { type: string }).type,
+      "json_schema",
+    );
   });
 });
 

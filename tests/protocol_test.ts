@@ -3,19 +3,26 @@ import assert from "node:assert/strict";
 import fc from "fast-check";
 import * as z from "zod";
 import {
-  buildResponseFormat,
-  buildSystemPrompt,
-  correctionMessage,
   type Envelope,
   EnvelopeSchema,
-  MAX_STEPS_FALLBACK_TEXT,
-  maxStepsMessage,
   parseEnvelope,
   type ParseOptions,
   type ParseResult,
-  toolResultMessage,
-} from "../src/protocol.ts";
+} from "../src/protocols/_envelope_parser.ts";
+import * as prompt from "../src/protocols/_envelope_prompt.ts";
+import { buildResponseFormat as buildFormat } from "../src/protocols/_response_format.ts";
+import { MAX_STEPS_FALLBACK_TEXT } from "../src/agent_types.ts";
 import { type AnyTool, defineTool, type ToolOutcome } from "../src/tools.ts";
+import { describeTools, ToolSchemaError } from "../src/tool_schema.ts";
+
+// The protocol's builders take described tools (schemas derived once per agent).
+const buildSystemPrompt = (tools: readonly AnyTool[], instructions?: string) =>
+  prompt.buildSystemPrompt(describeTools(tools), instructions);
+const buildResponseFormat = (tools: readonly AnyTool[], options?: { finalOnly?: boolean }) =>
+  buildFormat(describeTools(tools), options);
+const correctionMessage = (reason: string, tools: readonly AnyTool[]) =>
+  prompt.correctionMessage(reason, describeTools(tools));
+const { maxStepsMessage, toolResultMessage } = prompt;
 
 const add = defineTool({
   name: "add",
@@ -523,14 +530,24 @@ describe("buildSystemPrompt()", () => {
     assert.ok(prompt.endsWith("# Instructions\n\nBe brief."));
   });
 
-  test("does not throw for argument types JSON Schema cannot express", () => {
-    const dated = defineTool({
+  test("a type JSON cannot express is rejected when the tool is defined; transforms of JSON types are fine", () => {
+    assert.throws(
+      () =>
+        defineTool({
+          name: "remind",
+          description: "Sets a reminder.",
+          parameters: z.object({ at: z.date(), note: z.string().transform((s) => s.trim()) }),
+          execute: () => "ok",
+        }),
+      (err: unknown) => err instanceof ToolSchemaError && err.field === "at",
+    );
+    const trimmed = defineTool({
       name: "remind",
       description: "Sets a reminder.",
-      parameters: z.object({ at: z.date(), note: z.string().transform((s) => s.trim()) }),
+      parameters: z.object({ at: z.iso.datetime(), note: z.string().transform((s) => s.trim()) }),
       execute: () => "ok",
     });
-    assert.match(buildSystemPrompt([dated]), /## remind/);
+    assert.match(buildSystemPrompt([trimmed]), /## remind/);
   });
 });
 

@@ -13,11 +13,16 @@ import {
   type AgentResult,
   APIError,
   LMStudioClient,
-  parseEnvelope,
   ProtocolError,
-  toNativeTools,
 } from "../../mod.ts";
-import { assertInstance, rejection } from "../_kit/client_kit.ts";
+import { nativeToolSpecs } from "../../src/protocols/native.ts";
+import { parseEnvelope } from "../../src/protocols/_envelope_parser.ts";
+import { describeTools } from "../../src/tool_schema.ts";
+
+const toNativeTools = (tools: Parameters<typeof describeTools>[0]) =>
+  nativeToolSpecs(describeTools(tools));
+import { assertInstance } from "../_kit/client_kit.ts";
+import { rejection } from "../_kit/async_kit.ts";
 import {
   add,
   BASE_URL,

@@ -8,46 +8,21 @@
 // - the last yielded chunk, and only it, has isFinal: true;
 // - in live mode, text already yielded can never be taken back: any later failure of that
 //   reply ends the run with LiveStreamError.
-import type {
-  ChatMessage,
-  ChatParams,
-  ChatResult,
-  ResponseFormat,
-  ToolCall,
-  Usage,
-} from "./chat.ts";
+import type { CallOptions, ChatMessage, ChatModel, ChatParams, ChatResult, Usage } from "./chat.ts";
 import { addUsage } from "./chat.ts";
-import type { LMStudioClient } from "./client.ts";
-import { APIError, LiveStreamError, ProtocolError } from "./errors.ts";
+import { LiveStreamError, ProtocolError } from "./errors.ts";
 import type { AgentEvent, AgentResult, StopReason, StreamChunk } from "./agent_types.ts";
-import {
-  buildResponseFormat,
-  correctionMessage,
-  type Envelope,
-  MAX_STEPS_FALLBACK_TEXT,
-  maxStepsMessage,
-  parseEnvelope,
-  toolArgumentsTooLarge,
-  toolResultMessage,
-} from "./protocol.ts";
-import {
-  nativeCorrectionMessage,
-  nativeMaxStepsMessage,
-  nativeToolMessage,
-  toNativeTools,
-} from "./native_protocol.ts";
+import { MAX_STEPS_FALLBACK_TEXT } from "./agent_types.ts";
+import type { Decision, ExecutedCall, ReplyProtocol } from "./protocols/_reply_protocol.ts";
 import { type AnyTool, runTool, type ToolOutcome } from "./tools.ts";
 import { type Chunking, sliceText, TextSlicer } from "./slice_stream.ts";
-import { LiveFinalExtractor } from "./_live_final.ts";
+import { clip } from "./_text.ts";
 
 /** Everything the loop needs, fixed per agent. */
 export interface LoopConfig {
-  client: LMStudioClient;
-  tools: readonly AnyTool[];
+  model: ChatModel;
   registry: ReadonlyMap<string, AnyTool>;
-  systemPrompt: string;
-  protocol: "envelope" | "native";
-  responseFormat: boolean;
+  protocol: ReplyProtocol;
   params: ChatParams;
   maxSteps: number;
   modelCall: "stream" | "generate";
@@ -76,11 +51,6 @@ interface Reply extends ChatResult {
   /** Live mode: the slicer, for flushing the tail once the reply is validated. */
   slicer?: TextSlicer;
 }
-
-type Decision =
-  | { kind: "final"; content: string }
-  | { kind: "tools"; calls: { id: string; name: string; args: unknown; argsError?: string }[] }
-  | { kind: "violation"; reason: string };
 
 const ZERO_USAGE: Usage = { promptTokens: 0, completionTokens: 0, totalTokens: 0 };
 
@@ -138,14 +108,14 @@ async function* converse(
   usage: { total: Usage },
 ): AsyncGenerator<StreamChunk, Outcome, undefined> {
   const { emit } = run;
-  const native = cfg.protocol === "native";
+  const { protocol } = cfg;
 
   for (let step = 1; step <= cfg.maxSteps; step++) {
     emit({ type: "step_start", step });
     for (let attempt = 0;; attempt++) {
       const reply = yield* callModel(cfg, run, history, step, { fallback: false });
       usage.total = addUsage(usage.total, reply.usage) ?? usage.total;
-      const decision = decide(reply, native);
+      const decision = decide(cfg, reply);
       const delivered = reply.delivered.length > 0;
 
       if (decision.kind === "violation") {
@@ -157,29 +127,20 @@ async function* converse(
           );
         }
         emit({ type: "protocol_retry", step, reason: decision.reason, rawText: reply.text });
-        history.push({ role: "assistant", content: clip(reply.text) || "(empty reply)" });
-        history.push({
-          role: "user",
-          content: native
-            ? nativeCorrectionMessage(decision.reason)
-            : correctionMessage(decision.reason, cfg.tools),
-        });
+        history.push({ role: "assistant", content: clip(reply.text, 4000) || "(empty reply)" });
+        history.push(protocol.correction(decision.reason));
         continue;
       }
       if (decision.kind === "final") {
-        history.push({
-          role: "assistant",
-          content: native
-            ? decision.content
-            : envelopeText({ type: "final", content: decision.content }),
-        });
+        history.push(protocol.finalTurn(decision.content));
         // Only the live reply goes on: the raw reply is as large as the answer, and nothing
         // may keep it reachable while the chunks are emitted.
         const live = reply.slicer ? reply : undefined;
         return { content: decision.content, step, stopReason: "final", live };
       }
       if (delivered) throw liveFailure(reply, "the reply turned out to be a tool call");
-      await runTools(cfg, run, history, step, reply, decision.calls);
+      const executed = await runTools(cfg, run, step, decision.calls);
+      history.push(...protocol.toolTurn(reply, executed));
       break;
     }
   }
@@ -187,23 +148,28 @@ async function* converse(
   // Max-steps fallback: one last call, told to answer now without tools.
   const step = cfg.maxSteps + 1;
   emit({ type: "max_steps", step });
-  history.push({ role: "user", content: native ? nativeMaxStepsMessage() : maxStepsMessage() });
+  history.push(protocol.maxStepsMessage());
   const reply = yield* callModel(cfg, run, history, step, { fallback: true });
   usage.total = addUsage(usage.total, reply.usage) ?? usage.total;
-  const decision = decide(reply, native);
+  const decision = decide(cfg, reply);
   let content = MAX_STEPS_FALLBACK_TEXT;
   if (decision.kind === "final") content = decision.content;
-  else if (reply.delivered.length) throw liveFailure(reply, describe(decision));
-  history.push({
-    role: "assistant",
-    content: native ? content : envelopeText({ type: "final", content }),
-  });
+  else if (reply.delivered.length) {
+    throw liveFailure(
+      reply,
+      decision.kind === "violation" ? decision.reason : "the reply was not a final answer",
+    );
+  }
+  history.push(protocol.finalTurn(content));
   const live = decision.kind === "final" && reply.slicer ? reply : undefined;
   return { content, step, stopReason: "max_steps", live };
 }
 
-/** Turns a buffered reply into a decision. Tool-level problems are not violations. */
-function decide(reply: ChatResult, native: boolean): Decision {
+/**
+ * A reply cut off by the token limit is never acted on, whatever the protocol; the rest is the
+ * protocol's call.
+ */
+function decide(cfg: LoopConfig, reply: ChatResult): Decision {
   if (reply.finishReason === "length") {
     return {
       kind: "violation",
@@ -211,63 +177,10 @@ function decide(reply: ChatResult, native: boolean): Decision {
         "was complete; reply again, shorter",
     };
   }
-  if (native) {
-    if (reply.toolCalls?.length) {
-      return {
-        kind: "tools",
-        calls: reply.toolCalls.map((c) => {
-          const tooLarge = toolArgumentsTooLarge(c.function.arguments);
-          if (tooLarge) {
-            const args = `${c.function.arguments.slice(0, 200)}…`;
-            return { id: c.id, name: c.function.name, args, argsError: tooLarge };
-          }
-          try {
-            return {
-              id: c.id,
-              name: c.function.name,
-              args: JSON.parse(c.function.arguments || "{}"),
-            };
-          } catch (err) {
-            return {
-              id: c.id,
-              name: c.function.name,
-              args: c.function.arguments,
-              argsError: `arguments are not valid JSON: ${(err as Error).message}`,
-            };
-          }
-        }),
-      };
-    }
-    // Leading whitespace is dropped (live streaming drops it too); the rest is the answer.
-    const visible = stripThink(reply.text).trimStart();
-    if (visible.trim() === "") {
-      return { kind: "violation", reason: "the reply had neither text nor a tool call" };
-    }
-    // A model may still write the JSON envelope as text: understand it.
-    if (visible.startsWith("{") || visible.startsWith("```")) {
-      const parsed = parseEnvelope(reply.text);
-      if (parsed.ok) return fromEnvelope(parsed.envelope);
-    }
-    return { kind: "final", content: visible };
-  }
-  const parsed = parseEnvelope(reply.text);
-  if (!parsed.ok) return { kind: "violation", reason: parsed.reason };
-  return fromEnvelope(parsed.envelope);
+  return cfg.protocol.decide(reply);
 }
 
-function fromEnvelope(envelope: Envelope): Decision {
-  if (envelope.type === "final") return { kind: "final", content: envelope.content };
-  return {
-    kind: "tools",
-    calls: [{ id: "", name: envelope.tool, args: envelope.arguments ?? {} }],
-  };
-}
-
-function describe(decision: Decision): string {
-  return decision.kind === "violation" ? decision.reason : "the reply was not a final answer";
-}
-
-/** One model call (stream or generate), with the response_format fallback and live slicing. */
+/** One model call (stream or generate), with the protocol's request extras and live slicing. */
 async function* callModel(
   cfg: LoopConfig,
   run: LoopRun,
@@ -275,28 +188,17 @@ async function* callModel(
   step: number,
   opts: { fallback: boolean },
 ): AsyncGenerator<StreamChunk, Reply, undefined> {
-  const native = cfg.protocol === "native";
-  const messages: ChatMessage[] = [{ role: "system", content: cfg.systemPrompt }, ...history];
-  const request: Record<string, unknown> = { ...cfg.params };
-  if (native && cfg.tools.length) {
-    request.tools = toNativeTools(cfg.tools);
-    if (opts.fallback) request.tool_choice = "none";
-  }
-  let format: ResponseFormat | undefined;
-  if (!native && cfg.responseFormat && !cfg.client.responseFormatUnsupported) {
-    format = buildResponseFormat(cfg.tools, { finalOnly: opts.fallback });
-  }
-  const onRetry = (
-    info: { attempt: number; delayMs: number; status?: number; error: APIError | Error },
-  ) => run.emit({ type: "model_retry", step, ...info } as AgentEvent);
+  const { protocol } = cfg;
+  const messages: ChatMessage[] = [
+    { role: "system", content: protocol.systemPrompt },
+    ...history,
+  ];
+  const onRetry: CallOptions["onRetry"] = (info) =>
+    run.emit({ type: "model_retry", step, ...info });
 
   for (;;) {
-    const req = {
-      ...request,
-      ...(format ? { response_format: format } : {}),
-      messages,
-      signal: run.signal,
-    };
+    const extras = protocol.requestExtras(opts.fallback);
+    const req = { ...cfg.params, ...extras, messages, signal: run.signal };
     try {
       const reply = cfg.modelCall === "generate"
         ? await generateReply(cfg, req, onRetry)
@@ -311,43 +213,34 @@ async function* callModel(
       });
       return reply;
     } catch (err) {
-      if (format && isResponseFormatRejection(err)) {
-        cfg.client.markResponseFormatUnsupported();
-        run.emit({
-          type: "response_format_unsupported",
-          step,
-          message: `The server rejected response_format (${(err as APIError).serverMessage}); ` +
-            "continuing in prompt-only mode for this client.",
-        });
-        format = undefined;
-        continue;
-      }
-      throw err;
+      const notice = protocol.rejected(err, extras);
+      if (notice === undefined) throw err;
+      run.emit({ type: "response_format_unsupported", step, message: notice });
     }
   }
 }
 
 async function generateReply(
   cfg: LoopConfig,
-  req: Parameters<LMStudioClient["generate"]>[0],
-  onRetry: NonNullable<Parameters<LMStudioClient["generate"]>[1]>["onRetry"],
+  req: Parameters<ChatModel["generate"]>[0],
+  onRetry: CallOptions["onRetry"],
 ): Promise<Reply> {
-  const result = await cfg.client.generate(req, { onRetry });
+  const result = await cfg.model.generate(req, { onRetry });
   return { ...result, delivered: [], held: [] };
 }
 
 async function* streamReply(
   cfg: LoopConfig,
   run: LoopRun,
-  req: Parameters<LMStudioClient["stream"]>[0],
+  req: Parameters<ChatModel["stream"]>[0],
   step: number,
-  onRetry: NonNullable<Parameters<LMStudioClient["stream"]>[1]>["onRetry"],
+  onRetry: CallOptions["onRetry"],
 ): AsyncGenerator<StreamChunk, Reply, undefined> {
-  const live = run.live && run.chunked ? new LiveText(cfg.protocol === "native") : undefined;
+  const live = run.live && run.chunked ? cfg.protocol.live() : undefined;
   const slicer = live ? new TextSlicer({ chunking: cfg.chunking }) : undefined;
   const delivered: string[] = [];
   const held: string[] = [];
-  const stream = cfg.client.stream(req, { onRetry });
+  const stream = cfg.model.stream(req, { onRetry });
   try {
     for await (const delta of stream) {
       run.emit({ type: "model_delta", step, text: delta.text, reasoning: delta.reasoning });
@@ -407,16 +300,14 @@ function finalSlices(
   return sliceText(content, { chunking: cfg.chunking });
 }
 
+/** Runs the calls of one step in parallel; every outcome is also an event. */
 async function runTools(
   cfg: LoopConfig,
   run: LoopRun,
-  history: ChatMessage[],
   step: number,
-  reply: Reply,
   calls: Extract<Decision, { kind: "tools" }>["calls"],
-): Promise<void> {
-  const native = cfg.protocol === "native" && (reply.toolCalls?.length ?? 0) > 0;
-  const outcomes = await Promise.all(calls.map(async (call, i) => {
+): Promise<ExecutedCall[]> {
+  return await Promise.all(calls.map(async (call, i): Promise<ExecutedCall> => {
     const callId = call.id || `step${step}_${i}`;
     run.emit({ type: "tool_call", step, tool: call.name, arguments: call.args, callId });
     let outcome: ToolOutcome;
@@ -457,74 +348,8 @@ async function runTools(
         durationMs: outcome.durationMs,
       });
     }
-    return { outcome, callId };
+    return { call, callId, outcome };
   }));
-  if (native) {
-    const toolCalls: ToolCall[] = reply.toolCalls!.map((c, i) => ({
-      ...c,
-      id: outcomes[i]!.callId,
-    }));
-    history.push({ role: "assistant", content: reply.text || null, tool_calls: toolCalls });
-    for (const { outcome, callId } of outcomes) history.push(nativeToolMessage(outcome, callId));
-    return;
-  }
-  const call = calls[0]!;
-  history.push({
-    role: "assistant",
-    content: envelopeText({
-      type: "tool_call",
-      tool: call.name,
-      arguments: (call.args ?? {}) as Record<string, unknown>,
-    }),
-  });
-  history.push({ role: "user", content: toolResultMessage(outcomes[0]!.outcome) });
-}
-
-/** Live text of one reply: the envelope's content (JSON-decoded) or, in native mode, plain text. */
-class LiveText {
-  #native: boolean;
-  #mode: "undecided" | "envelope" | "plain" = "undecided";
-  #extractor = new LiveFinalExtractor();
-  #pending: string[] = [];
-
-  constructor(native: boolean) {
-    this.#native = native;
-    if (!native) this.#mode = "envelope";
-  }
-
-  push(delta: string): string {
-    if (this.#mode === "envelope") return this.#extractor.push(delta);
-    if (this.#mode === "plain") return delta;
-    // Native mode: decide from the first visible characters whether the model writes the JSON
-    // envelope (then decode it) or plain text (then stream it as is). Leading <think> blocks
-    // are held until they close.
-    this.#pending.push(delta);
-    const raw = this.#pending.join("");
-    const start = stripThink(raw).trimStart();
-    // Wait on an unclosed <think> block, and on a "<think>" tag cut by a delta boundary
-    // ("<th" + "ink>"): either may still turn out to be reasoning, never answer text.
-    if (start.startsWith("<think>") || "<think>".startsWith(start)) return "";
-    if (start.startsWith("{") || start.startsWith("`")) {
-      this.#mode = "envelope";
-      this.#pending = [];
-      return this.#extractor.push(raw);
-    }
-    this.#mode = "plain";
-    this.#pending = [];
-    return start;
-  }
-}
-
-function stripThink(text: string): string {
-  return text.replace(/<think>[\s\S]*?<\/think>/g, "");
-}
-
-function envelopeText(envelope: Envelope): string {
-  return JSON.stringify(envelope);
-}
-
-function clip(text: string, max = 4000): string {
-  return text.length > max ? `${text.slice(0, max)}…` : text;
 }
 
 function liveFailure(reply: Reply, reason: string): LiveStreamError {
@@ -534,9 +359,4 @@ function liveFailure(reply: Reply, reason: string): LiveStreamError {
       `already streamed: ${reason}`,
     shown,
   );
-}
-
-function isResponseFormatRejection(err: unknown): boolean {
-  return err instanceof APIError && (err.status === 400 || err.status === 422) &&
-    /response_format|json_schema|json schema|grammar|schema/i.test(err.serverMessage);
 }

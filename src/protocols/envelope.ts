@@ -1,0 +1,121 @@
+// The envelope protocol: every reply is one JSON object, a tool call or the final answer
+// (`{"type":"tool_call","tool":…,"arguments":{…}}` / `{"type":"final","content":"…"}`),
+// asked for in the system prompt and, where the server supports it, enforced with a
+// `response_format` JSON Schema. Works with every model, trained for tool calling or not.
+import type { ChatMessage, ChatParams, ChatResult } from "../chat.ts";
+import { APIError } from "../errors.ts";
+import { LiveFinalExtractor } from "../_live_final.ts";
+import { type Envelope, parseEnvelope } from "./_envelope_parser.ts";
+import {
+  buildSystemPrompt,
+  correctionMessage,
+  maxStepsMessage,
+  toolResultMessage,
+} from "./_envelope_prompt.ts";
+import { buildResponseFormat } from "./_response_format.ts";
+import type {
+  Decision,
+  ExecutedCall,
+  LiveView,
+  ReplyProtocol,
+  ToolDescription,
+} from "./_reply_protocol.ts";
+
+/**
+ * Model connections seen rejecting `response_format`: every agent on that connection then goes
+ * prompt-only, instead of each one paying for a rejected request. Keyed by the connection
+ * object itself (a weak set: it never keeps a client alive), so this is memory about the
+ * user's own object, not state shared between unrelated clients.
+ */
+const formatRejected = new WeakSet<object>();
+
+/** Options of {@link createEnvelopeProtocol}. */
+export interface EnvelopeProtocolOptions {
+  /** The model connection, for remembering that its server rejects `response_format`. */
+  model: object;
+  tools: readonly ToolDescription[];
+  instructions?: string;
+  /** Send `response_format` (until the server rejects it). */
+  responseFormat: boolean;
+}
+
+/** The envelope protocol for one agent. */
+export function createEnvelopeProtocol(options: EnvelopeProtocolOptions): ReplyProtocol {
+  const { tools } = options;
+  // Built once: the schema never changes for an agent.
+  const formats = options.responseFormat
+    ? {
+      steps: buildResponseFormat(tools),
+      fallback: buildResponseFormat(tools, { finalOnly: true }),
+    }
+    : undefined;
+  return {
+    systemPrompt: buildSystemPrompt(tools, options.instructions),
+    requestExtras(fallback: boolean): Partial<ChatParams> {
+      if (!formats || formatRejected.has(options.model)) return {};
+      return { response_format: fallback ? formats.fallback : formats.steps };
+    },
+    rejected(error: unknown, extras: Partial<ChatParams>): string | undefined {
+      if (!extras.response_format || !isResponseFormatRejection(error)) return undefined;
+      formatRejected.add(options.model);
+      return `The server rejected response_format (${error.serverMessage}); ` +
+        "continuing in prompt-only mode for this client.";
+    },
+    decide(reply: ChatResult): Decision {
+      const parsed = parseEnvelope(reply.text);
+      return parsed.ok
+        ? fromEnvelope(parsed.envelope)
+        : { kind: "violation", reason: parsed.reason };
+    },
+    correction(reason: string): ChatMessage {
+      return { role: "user", content: correctionMessage(reason, tools) };
+    },
+    toolTurn(_reply: ChatResult, calls: readonly ExecutedCall[]): ChatMessage[] {
+      return envelopeToolTurn(calls);
+    },
+    finalTurn(content: string): ChatMessage {
+      return { role: "assistant", content: envelopeText({ type: "final", content }) };
+    },
+    maxStepsMessage(): ChatMessage {
+      return { role: "user", content: maxStepsMessage() };
+    },
+    live(): LiveView {
+      return new LiveFinalExtractor();
+    },
+  };
+}
+
+/** The decision an envelope stands for. */
+export function fromEnvelope(envelope: Envelope): Decision {
+  if (envelope.type === "final") return { kind: "final", content: envelope.content };
+  return { kind: "tools", calls: [{ id: "", name: envelope.tool, args: envelope.arguments }] };
+}
+
+/**
+ * History for an envelope tool step: the call as the envelope the model wrote (re-encoded),
+ * and the result as a plain user turn, which works with chat templates that reject
+ * `role: "tool"` messages. The envelope protocol has one call per reply.
+ */
+export function envelopeToolTurn(calls: readonly ExecutedCall[]): ChatMessage[] {
+  const { call, outcome } = calls[0]!;
+  return [
+    {
+      role: "assistant",
+      content: envelopeText({
+        type: "tool_call",
+        tool: call.name,
+        arguments: (call.args ?? {}) as Record<string, unknown>,
+      }),
+    },
+    { role: "user", content: toolResultMessage(outcome) },
+  ];
+}
+
+function envelopeText(envelope: Envelope): string {
+  return JSON.stringify(envelope);
+}
+
+function isResponseFormatRejection(err: unknown): err is APIError {
+  return err instanceof APIError && (err.status === 400 || err.status === 422) &&
+    /response_format|json_schema|json schema|grammar|schema/i.test(err.serverMessage);
+}
