@@ -27,16 +27,13 @@ import {
 } from "../testing.ts";
 import {
   assertInstance,
-  collect,
-  eventually,
   fixture,
   observeBody,
   observedClient,
-  rejection,
-  sleep,
   trackSrcTimers,
   USER,
 } from "./_kit/client_kit.ts";
+import { collectDeltas as collect, eventually, rejection, sleep } from "./_kit/async_kit.ts";
 import { serve } from "./_kit/serve.ts";
 
 const encoder = new TextEncoder();

@@ -16,17 +16,14 @@ import {
 import { createFakeLMStudio, type FakeReply } from "../testing.ts";
 import {
   assertInstance,
-  collect,
-  eventually,
   NO_ENV,
   observeBody,
   observedClient,
-  rejection,
-  sleep,
   trackSrcTimers,
   USER,
   withEnv,
 } from "./_kit/client_kit.ts";
+import { collectDeltas as collect, eventually, rejection, sleep } from "./_kit/async_kit.ts";
 import { closedPort, serve } from "./_kit/serve.ts";
 
 /** A fake with `replies` and a client on its in-process fetch (retries off). */

@@ -21,7 +21,8 @@ import {
   type Usage,
 } from "../mod.ts";
 import { everySplit, splitBytes } from "../testing.ts";
-import { assertInstance, collect, fixture, rejection, USER } from "./_kit/client_kit.ts";
+import { assertInstance, fixture, USER } from "./_kit/client_kit.ts";
+import { collectDeltas as collect, rejection } from "./_kit/async_kit.ts";
 
 interface Capture {
   status: number;

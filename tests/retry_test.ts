@@ -14,7 +14,8 @@ import {
 } from "../mod.ts";
 import { createFakeLMStudio, type FakeReply } from "../testing.ts";
 import { abortableDelay, isRetryableStatus, parseRetryAfter, retryDelay } from "../src/_retry.ts";
-import { assertInstance, collect, rejection, trackSrcTimers, USER } from "./_kit/client_kit.ts";
+import { assertInstance, trackSrcTimers, USER } from "./_kit/client_kit.ts";
+import { collectDeltas as collect, rejection } from "./_kit/async_kit.ts";
 import { closedPort } from "./_kit/serve.ts";
 
 describe("isRetryableStatus", () => {

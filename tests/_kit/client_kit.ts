@@ -1,8 +1,9 @@
 // Helpers shared by the client tests: env overrides, a leak detector for timers started by
-// src/, stream collection, fixture loading and an assertion that a promise rejects.
+// src/, fixture loading, instance assertions and observed clients. The async helpers
+// (collect, rejection, sleep, eventually) are in async_kit.ts.
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
-import type { ChatDelta, ChatMessage } from "../../src/chat.ts";
+import type { ChatMessage } from "../../src/chat.ts";
 import { LMStudioClient, type LMStudioClientOptions } from "../../src/client.ts";
 import type { FakeLMStudio } from "../../src/testing/fake_lmstudio.ts";
 
@@ -95,35 +96,6 @@ export async function trackSrcTimers<T>(
   }
 }
 
-/** Iterates a stream of deltas to the end (or to its error) and keeps what arrived. */
-export async function collect(
-  stream: AsyncIterable<ChatDelta>,
-): Promise<{ deltas: ChatDelta[]; text: string; reasoning: string; error: unknown }> {
-  const deltas: ChatDelta[] = [];
-  let error: unknown;
-  try {
-    for await (const d of stream) deltas.push(d);
-  } catch (err) {
-    error = err;
-  }
-  return {
-    deltas,
-    text: deltas.map((d) => d.text).join(""),
-    reasoning: deltas.map((d) => d.reasoning).join(""),
-    error,
-  };
-}
-
-/** Awaits `promise`, asserts that it rejects, and returns the rejection. */
-export async function rejection(promise: Promise<unknown>, what = "promise"): Promise<unknown> {
-  try {
-    await promise;
-  } catch (err) {
-    return err;
-  }
-  assert.fail(`${what} resolved, but it should have rejected`);
-}
-
 /** Asserts `err` is an instance of `cls` and returns it typed. */
 export function assertInstance<T>(
   err: unknown,
@@ -143,21 +115,6 @@ export function assertInstance<T>(
 /** Reads `tests/fixtures/<name>` as bytes. */
 export function fixture(name: string): Uint8Array {
   return new Uint8Array(readFileSync(new URL(`../fixtures/${name}`, import.meta.url)));
-}
-
-/** Resolves after `ms` (for letting a server or a cancel callback catch up). */
-export function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
-
-/** Resolves true when `check()` holds, polling for up to `ms`; false otherwise. */
-export async function eventually(check: () => boolean, ms = 2000): Promise<boolean> {
-  const end = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > end) return false;
-    await sleep(5);
-  }
-  return true;
 }
 
 /**

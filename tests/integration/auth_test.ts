@@ -6,7 +6,8 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { APIError, LMStudioClient, type RetryInfo } from "../../mod.ts";
-import { assertInstance, rejection, withEnv } from "../_kit/client_kit.ts";
+import { assertInstance, withEnv } from "../_kit/client_kit.ts";
+import { rejection } from "../_kit/async_kit.ts";
 import { BASE_URL, env, skipWithoutServer } from "./_kit.ts";
 
 const API_KEY = env("LMSTUDIO_API_KEY");

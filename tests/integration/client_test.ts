@@ -4,7 +4,8 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { APIError, type ChatMessage, LMStudioClient, type RetryInfo } from "../../mod.ts";
-import { assertInstance, collect, rejection, withEnv } from "../_kit/client_kit.ts";
+import { assertInstance, withEnv } from "../_kit/client_kit.ts";
+import { collectDeltas as collect, rejection } from "../_kit/async_kit.ts";
 import {
   BASE_URL,
   env,
