@@ -1,5 +1,6 @@
 // The whole test suite: the same test files on Deno, Bun and Node 24, then the static checks
-// (deno fmt --check, deno lint, deno check, deno doc --lint, deno publish --dry-run).
+// (deno fmt --check, deno lint, deno check, deno check --doc, deno doc --lint,
+// deno publish --dry-run).
 // Installs what it needs first (scripts/setup.mjs). Exits non-zero if anything fails.
 //
 //   npm test                       everything
@@ -44,6 +45,8 @@ const checks = only || files.length ? [] : [
   ["fmt", rt.deno, ["fmt", "--check"]],
   ["lint", rt.deno, ["lint"]],
   ["check", rt.deno, ["check", "mod.ts", "testing.ts", "src/", "tests/", "examples/", "bench/"]],
+  // Every JSDoc @example is type-checked, imports of the public entry points included.
+  ["doc examples", rt.deno, ["check", "--doc", "mod.ts", "testing.ts", "src/"]],
   ["doc", rt.deno, ["doc", "--lint", "mod.ts", "testing.ts"]],
   ["publish", rt.deno, ["publish", "--dry-run", "--allow-dirty"]],
 ];
