@@ -2,7 +2,8 @@
 // window and LM Studio's native model endpoints, through the public entry point.
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import type { ChatDelta, ChatMessage } from "../mod.ts";
+import * as z from "zod";
+import { Agent, type ChatDelta, type ChatMessage, defineTool, LMStudioClient } from "../mod.ts";
 import {
   countPromptTokens,
   createFakeLMStudio,
@@ -493,4 +494,38 @@ describe("fake LM Studio: native model endpoints", () => {
       assert.equal((await getJson(fake, path))[0], 503, path);
     }
   });
+});
+
+describe("the kit drives an Agent", () => {
+  const add = defineTool({
+    name: "add",
+    description: "Adds two numbers",
+    parameters: z.object({ a: z.number(), b: z.number() }),
+    execute: ({ a, b }) => a + b,
+  });
+
+  for (const protocol of ["envelope", "native"] as const) {
+    const script = protocol === "envelope"
+      ? [envelope.toolCall("add", { a: 2, b: 3 }), envelope.final("5")]
+      : [native.toolCalls([{ name: "add", arguments: { a: 2, b: 3 } }]), native.final("5")];
+
+    test(`${protocol}: a scripted model (no HTTP) runs a tool call and the answer`, async () => {
+      const model = createScriptedModel(script);
+      const result = await new Agent({ client: model, tools: [add], protocol }).run("2 + 3?");
+      assert.equal(result.text, "5");
+      assert.equal(result.steps, 2);
+      assert.equal(model.calls.length, 2);
+      // The tool's result went back to the model in the second request.
+      assert.ok(JSON.stringify(model.requests[1]!.messages).includes("5"));
+      assert.ok(model.requests[1]!.messages.length > model.requests[0]!.messages.length);
+    });
+
+    test(`${protocol}: the same builders script the fake server for a real client`, async () => {
+      const fake = createFakeLMStudio({ replies: script });
+      const client = new LMStudioClient({ fetch: fake.fetch, model: "fake-model", maxRetries: 0 });
+      const result = await new Agent({ client, tools: [add], protocol }).run("2 + 3?");
+      assert.equal(result.text, "5");
+      assert.equal(fake.chatRequests.length, 2);
+    });
+  }
 });
