@@ -3,10 +3,13 @@
  * {@link TextSlicer} for text that arrives in pieces, {@link SliceStream} as a
  * `TransformStream`. No chunk ever splits a grapheme cluster (emoji ZWJ sequences, skin tones,
  * flags, combining marks, Hangul jamo, CRLF), and the chunks always concatenate to the text.
- * Segmentation is `Intl.Segmenter`'s, so no dependency and no Unicode tables of our own.
+ * Segmentation is `Intl.Segmenter`'s, so no dependency; src/_grapheme_fast.ts only settles
+ * the positions where two characters can never join without asking it.
  *
  * @module
  */
+
+import { GraphemeSnapper, isHighSurrogate, plainPrefix } from "./_grapheme_fast.ts";
 
 /**
  * How the final answer is cut into chunks.
@@ -449,22 +452,6 @@ function* groupSlices(graphemes: Intl.Segmenter, size: number, text: string): Ge
   if (start < text.length) yield text.slice(start);
 }
 
-/**
- * Length of the longest prefix of `text` made of {@link isPlain} code units and ending on a
- * grapheme boundary. There every code unit is a cluster of its own (CR LF is one), so the
- * segmenter, whose every `segment()` call costs microseconds, is not needed: streaming ASCII
- * or CJK in small pieces never calls it.
- */
-function plainPrefix(text: string): number {
-  let end = 0;
-  while (end < text.length && isPlain(text.charCodeAt(end))) end++;
-  if (end === text.length) return end;
-  // The last plain character may take the non-plain one that follows (e + U+0301).
-  end--;
-  if (end > 0 && text.charCodeAt(end - 1) === 13 && text.charCodeAt(end) === 10) end--;
-  return Math.max(end, 0);
-}
-
 function* wordSlices(
   words: Intl.Segmenter,
   snapper: GraphemeSnapper,
@@ -592,115 +579,6 @@ function* functionSlices(
     }
   }
   if (start < text.length) yield text.slice(start);
-}
-
-/**
- * Moves positions of one text forward to grapheme boundaries. Most positions sit between two
- * characters that never join, so a cheap check settles them; the rest ask the segmenter for
- * the cluster around them (local work: no re-segmentation from the start of the text).
- */
-class GraphemeSnapper {
-  readonly #graphemes: Intl.Segmenter;
-  readonly #text: string;
-  #segments: Intl.Segments | undefined;
-
-  constructor(graphemes: Intl.Segmenter, text: string) {
-    this.#graphemes = graphemes;
-    this.#text = text;
-  }
-
-  /** The first grapheme boundary at or after `index`. */
-  snap(index: number): number {
-    const text = this.#text;
-    if (index <= 0 || index >= text.length) return index;
-    if (isPlainBoundary(text, index)) return index;
-    this.#segments ??= this.#graphemes.segment(text);
-    const cluster = this.#segments.containing(index)!;
-    return cluster.index === index ? index : cluster.index + cluster.segment.length;
-  }
-}
-
-/**
- * Whether `index` (inside `text`) sits between two characters that never join: true means a
- * grapheme boundary; false means "ask the segmenter".
- */
-function isPlainBoundary(text: string, index: number): boolean {
-  let before = text.charCodeAt(index - 1);
-  let after = text.charCodeAt(index);
-  if (before < 0x0300 && after < 0x0300) return before !== 13 || after !== 10;
-  if (isLowSurrogate(before)) {
-    const high = text.charCodeAt(index - 2);
-    if (!isHighSurrogate(high)) return false;
-    before = (high - 0xd800) * 0x400 + before - 0xdc00 + 0x10000;
-  }
-  if (isHighSurrogate(after)) {
-    const low = text.charCodeAt(index + 1);
-    if (!isLowSurrogate(low)) return false;
-    after = (after - 0xd800) * 0x400 + low - 0xdc00 + 0x10000;
-  }
-  // Two regional indicators pair up or not depending on how many come before: count them
-  // with the segmenter.
-  if (isRegionalIndicator(before) && isRegionalIndicator(after)) return false;
-  return isPlainCodePoint(after) && (isPlainCodePoint(before) || isCommonExtend(before));
-}
-
-/**
- * {@link isPlain} for code points, plus the emoji and symbol blocks U+1F000 to U+1FAFF
- * (Extended_Pictographic, Other or Regional_Indicator) without the skin-tone modifiers, which
- * are Extend.
- */
-function isPlainCodePoint(code: number): boolean {
-  if (code <= 0xffff) return isPlain(code);
-  return code >= 0x1f000 && code <= 0x1faff && !(code >= 0x1f3fb && code <= 0x1f3ff);
-}
-
-/**
- * Extend characters that often end a cluster: combining diacritics, variation selectors,
- * skin-tone modifiers, tags. An Extend character followed by a plain one is always a break:
- * only ZWJ, Prepend, L jamo, CR and regional indicators bind to a following plain character.
- */
-function isCommonExtend(code: number): boolean {
-  return (code >= 0x0300 && code <= 0x036f) || (code >= 0xfe00 && code <= 0xfe0f) ||
-    (code >= 0x1f3fb && code <= 0x1f3ff) || (code >= 0xe0020 && code <= 0xe007f) ||
-    (code >= 0xe0100 && code <= 0xe01ef);
-}
-
-function isRegionalIndicator(code: number): boolean {
-  return code >= 0x1f1e6 && code <= 0x1f1ff;
-}
-
-/**
- * Whether a UTF-16 code unit is a whole character whose Grapheme_Cluster_Break is Other,
- * Control, CR, LF, LV or LVT: between two of these there is always a break, except CR LF.
- * (No Extend, SpacingMark, ZWJ, Prepend, L/V/T jamo, regional indicator or surrogate; the
- * ranges were checked against `Intl.Segmenter` in Deno, Bun and Node.) Covers Latin, Greek,
- * Cyrillic, general punctuation, CJK punctuation, kana, CJK ideographs and Hangul syllables.
- */
-function isPlain(code: number): boolean {
-  if (code < 0x0300) return true;
-  if (code < 0x0370) return false; // combining diacritical marks
-  if (code <= 0x0482) return true; // Greek and Cyrillic, before the Cyrillic combining marks
-  if (code < 0x2010) return false;
-  if (code <= 0x205e) return true; // general punctuation, before the invisible operators
-  if (code < 0x3000) return false;
-  if (code <= 0x3029) return true; // CJK symbols and punctuation, before the tone marks
-  if (code < 0x3041) return false;
-  if (code <= 0x3096) return true; // hiragana
-  if (code < 0x30a1) return false; // dakuten (U+3099, U+309A) are Extend
-  if (code <= 0x30fa) return true; // katakana
-  if (code < 0x3400) return false;
-  if (code <= 0x4dbf) return true; // CJK extension A
-  if (code < 0x4e00) return false;
-  if (code <= 0x9fff) return true; // CJK unified ideographs
-  return code >= 0xac00 && code <= 0xd7a3; // Hangul syllables
-}
-
-function isHighSurrogate(code: number): boolean {
-  return code >= 0xd800 && code <= 0xdbff;
-}
-
-function isLowSurrogate(code: number): boolean {
-  return code >= 0xdc00 && code <= 0xdfff;
 }
 
 function describe(value: unknown): string {
