@@ -60,20 +60,22 @@ export interface ScriptedModel extends ChatModel {
 
 /** Thrown by a scripted model called more often than its script has replies. */
 export class ScriptExhaustedError extends Error {
+  /** Always `"ScriptExhaustedError"`. */
   override name = "ScriptExhaustedError" as const;
   /** 0-based index of the call that found no reply. */
   readonly index: number;
 
   /**
-   * @param index 0-based index of the call.
-   * @param length How many replies the script had.
+   * Creates the error for call `index` of a script of `length` replies.
+   *
+   * @param details `index`: 0-based index of the call; `length`: how many replies the script had.
    */
-  constructor(index: number, length: number) {
+  constructor(details: { index: number; length: number }) {
+    const { index, length } = details;
+    const replies = length === 1 ? "reply" : "replies";
     super(
-      `Scripted model: no reply for request #${index + 1} (the script has ${length} ` +
-        `repl${
-          length === 1 ? "y" : "ies"
-        }); add replies or check why the code called the model again`,
+      `Scripted model: no reply for request #${index + 1} (the script has ${length} ${replies}); ` +
+        "add replies or check why the code called the model again",
     );
     this.index = index;
   }
@@ -133,7 +135,10 @@ export function createScriptedModel(
       ? replies[index]!
       : undefined;
     if (reply === undefined) {
-      throw new ScriptExhaustedError(index, typeof replies === "function" ? index : replies.length);
+      throw new ScriptExhaustedError({
+        index,
+        length: typeof replies === "function" ? index : replies.length,
+      });
     }
     if (reply instanceof Error) throw reply;
     for (const field of ["status", "rawBody", "errorEvent"] as const) {
