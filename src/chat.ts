@@ -5,7 +5,6 @@
  *
  * @module
  */
-import * as z from "zod";
 import type { LMStudioError } from "./errors.ts";
 
 /** One native tool call as it appears in an assistant message (OpenAI shape). */
@@ -252,72 +251,6 @@ export interface ChatModel {
   stream(request: ChatRequest, options?: CallOptions): ChatCompletionStream;
   /** One non-streamed completion. */
   generate(request: ChatRequest, options?: CallOptions): Promise<ChatResult>;
-}
-
-// ---- Wire schemas (what servers send). Lenient: every field optional/nullable. ----
-// `/* @__PURE__ */` (with `"sideEffects": false` in package.json) lets a bundler drop them,
-// and with them most of zod, from a bundle that never uses the client (only sliceText, say).
-
-const WireUsage = /* @__PURE__ */ z.object({
-  prompt_tokens: z.number().nullish(),
-  completion_tokens: z.number().nullish(),
-  total_tokens: z.number().nullish(),
-});
-
-const WireToolCall = /* @__PURE__ */ z.object({
-  index: z.number().optional(),
-  id: z.string().nullish(),
-  type: z.string().nullish(),
-  function: z.object({
-    name: z.string().nullish(),
-    arguments: z.string().nullish(),
-  }).nullish(),
-});
-
-/** A non-streamed `/chat/completions` body. */
-export const WireCompletion: z.ZodType<WireCompletion> = /* @__PURE__ */ z.object({
-  model: z.string().nullish(),
-  choices: z.array(z.object({
-    finish_reason: z.string().nullish(),
-    message: z.object({
-      content: z.string().nullish(),
-      reasoning_content: z.string().nullish(),
-      reasoning: z.string().nullish(),
-      tool_calls: z.array(WireToolCall).nullish(),
-    }),
-  })).min(1),
-  usage: WireUsage.nullish(),
-});
-/** Type of {@link WireCompletion}. */
-export interface WireCompletion {
-  model?: string | null;
-  choices: {
-    finish_reason?: string | null;
-    message: {
-      content?: string | null;
-      reasoning_content?: string | null;
-      reasoning?: string | null;
-      tool_calls?: z.infer<typeof WireToolCall>[] | null;
-    };
-  }[];
-  usage?: z.infer<typeof WireUsage> | null;
-}
-
-/** A `/models` body. */
-export const WireModels: z.ZodType<{ data: { id: string }[] }> = /* @__PURE__ */ z.object({
-  data: z.array(z.object({ id: z.string() })),
-});
-
-/** Converts the server's usage object (snake_case, nullable) into {@link Usage}. */
-export function toUsage(u: z.infer<typeof WireUsage> | null | undefined): Usage | undefined {
-  if (!u) return undefined;
-  const promptTokens = u.prompt_tokens ?? 0;
-  const completionTokens = u.completion_tokens ?? 0;
-  return {
-    promptTokens,
-    completionTokens,
-    totalTokens: u.total_tokens ?? promptTokens + completionTokens,
-  };
 }
 
 /** Adds two usages; `undefined` counts as nothing. */

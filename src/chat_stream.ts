@@ -6,16 +6,28 @@
  */
 import { createParser, type EventSourceMessage } from "eventsource-parser";
 import type { ChatDelta, ChatResult, FinishReason, ToolCallDelta, Usage } from "./chat.ts";
-import { toUsage } from "./chat.ts";
 import {
-  APIError,
   InvalidResponseError,
+  ResponseTimeoutError,
   ResponseTooLargeError,
   StreamError,
-  TimeoutError,
 } from "./errors.ts";
+import { anySignal } from "./_abort.ts";
 import { iteratorStream } from "./_iterator_stream.ts";
-import { ToolCallAccumulator, toToolCallDeltas } from "./tool_call_accumulator.ts";
+import { clip, errorMessage } from "./_text.ts";
+import { ToolCallAccumulator } from "./tool_call_accumulator.ts";
+import {
+  contentOf,
+  finishReasonOf,
+  firstChoice,
+  isErrorBody,
+  isObject,
+  modelOf,
+  reasoningOf,
+  serverError,
+  toolCallsOf,
+  usageOf,
+} from "./_wire.ts";
 
 /** Limits and context for {@link decodeChatStream}. */
 export interface DecodeChatStreamOptions {
@@ -23,7 +35,7 @@ export interface DecodeChatStreamOptions {
   signal?: AbortSignal;
   /**
    * Longest the server may stay silent while a body read waits, before a
-   * {@link TimeoutError} (`phase: "idle"`). Time the consumer spends between reads does not
+   * {@link ResponseTimeoutError} (`phase: "idle"`). Time the consumer spends between reads does not
    * count. `0` or `Infinity` disables it.
    * @default 120_000
    */
@@ -38,8 +50,15 @@ export interface DecodeChatStreamOptions {
    * @default Infinity
    */
   maxResponseChars?: number;
-  /** Used in error messages, e.g. `"POST http://localhost:1234/v1/chat/completions"`. */
+  /**
+   * Used in error messages, e.g. `"POST http://localhost:1234/v1/chat/completions"`.
+   * @default `"<method> <url>"` when both are given, else `"stream"`
+   */
   label?: string;
+  /** HTTP method of the request, recorded on errors. */
+  method?: string;
+  /** URL of the request (without credentials), recorded on errors. */
+  url?: string;
 }
 
 /** Accumulated state of one decoded stream; read it once the generator has finished. */
@@ -58,7 +77,10 @@ export interface ChatStreamState {
   toolCalls: ToolCallAccumulator;
 }
 
-/** Creates an empty {@link ChatStreamState}. */
+/**
+ * Creates an empty {@link ChatStreamState}.
+ * @deprecated Internal: {@link decodeChatStream} and {@link ChatStream} make their own state.
+ */
 export function createChatStreamState(): ChatStreamState {
   return {
     textParts: [],
@@ -70,7 +92,10 @@ export function createChatStreamState(): ChatStreamState {
   };
 }
 
-/** Turns a finished {@link ChatStreamState} into a {@link ChatResult}. */
+/**
+ * Turns a finished {@link ChatStreamState} into a {@link ChatResult}.
+ * @deprecated Internal: use {@link ChatStream.finalResult}.
+ */
 export function chatStreamResult(state: ChatStreamState): ChatResult {
   const result: ChatResult = {
     text: state.textParts.join(""),
@@ -84,43 +109,60 @@ export function chatStreamResult(state: ChatStreamState): ChatResult {
 }
 
 /**
- * Decodes an OpenAI-compatible SSE body into deltas, as the bytes arrive.
+ * Decodes an OpenAI-compatible SSE body into deltas, as the bytes arrive, as a
+ * {@link ChatStream}: iterate it for the deltas, then `await stream.finalResult()` for the text,
+ * finish reason, usage and tool calls.
  *
  * One read loop does everything (`TextDecoder` in streaming mode → eventsource-parser's
- * `createParser` → `JSON.parse`): stream stages cost per event, and the benchmarks show this
- * loop beating a `TextDecoderStream` → `EventSourceParserStream` pipeline. Byte splits
- * anywhere (inside a multi-byte character, inside `data:`, inside `\r\n`) are handled by the
- * streaming decoder and the parser. Reads use `getReader()`, so Safari works too.
+ * `createParser` → `JSON.parse` → the chunk readers of `_wire.ts`): stream stages cost per
+ * event, and the benchmarks show this loop beating a `TextDecoderStream` →
+ * `EventSourceParserStream` pipeline. Byte splits anywhere (inside a multi-byte character,
+ * inside `data:`, inside `\r\n`) are handled by the streaming decoder and the parser. Reads use
+ * `getReader()`, so Safari works too.
  *
  * Ends normally only at `data: [DONE]`. A body that ends without it is a
  * {@link StreamError} carrying the partial text, even when a finish reason was seen, so an
  * answer is never silently short. `data: {"error": …}` (or an `event: error`) becomes an
- * {@link APIError}; a `data:` line that is not JSON an {@link InvalidResponseError}.
+ * {@link APIError} (a `ContextOverflowError` when the prompt did not fit); a `data:` line that
+ * is not JSON an {@link InvalidResponseError}.
  *
  * @param body The response body.
- * @param state Receives text, reasoning, finish reason, usage and tool calls as they arrive.
  * @param options Signal, idle timeout and size limits.
- * @returns An async generator of non-empty deltas.
+ * @returns A {@link ChatStream} of non-empty deltas; iterating it reads the body.
  *
  * @example Decode a Response from any OpenAI-compatible server
  * ```ts
- * import { chatStreamResult, createChatStreamState, decodeChatStream } from "@ai-agent/orchestrator";
+ * import { decodeChatStream } from "@ai-agent/orchestrator";
  * const res = await fetch("http://localhost:1234/v1/chat/completions", {
  *   method: "POST",
  *   headers: { "content-type": "application/json" },
  *   body: JSON.stringify({ model: "qwen3-4b", stream: true, messages: [{ role: "user", content: "hi" }] }),
  * });
- * const state = createChatStreamState();
- * for await (const delta of decodeChatStream(res.body!, state)) console.log(delta.text);
- * console.log(chatStreamResult(state).finishReason);
+ * const stream = decodeChatStream(res.body!);
+ * for await (const delta of stream) console.log(delta.text);
+ * console.log((await stream.finalResult()).finishReason);
  * ```
  */
-export async function* decodeChatStream(
+export function decodeChatStream(
+  body: ReadableStream<Uint8Array>,
+  options: DecodeChatStreamOptions = {},
+): ChatStream {
+  return new ChatStream((state, cancelled) =>
+    decodeDeltas(body, state, { ...options, signal: anySignal(options.signal, cancelled) })
+  );
+}
+
+/**
+ * The read loop behind {@link decodeChatStream} and `client.stream()`: yields deltas and
+ * fills `state`. Internal (not exported from `mod.ts`).
+ */
+export async function* decodeDeltas(
   body: ReadableStream<Uint8Array>,
   state: ChatStreamState,
   options: DecodeChatStreamOptions = {},
 ): AsyncGenerator<ChatDelta, void, undefined> {
-  const { signal, label = "stream" } = options;
+  const { signal, method, url } = options;
+  const label = options.label ?? (method && url ? `${method} ${url}` : "stream");
   const idleTimeoutMs = options.idleTimeoutMs ?? 120_000;
   const maxBytes = options.maxResponseBytes ?? Infinity;
   const maxChars = options.maxResponseChars ?? Infinity;
@@ -171,44 +213,42 @@ export async function* decodeChatStream(
       json = JSON.parse(data);
     } catch (cause) {
       failure = new InvalidResponseError(
-        `${label}: server sent a data line that is not JSON: ${truncate(data)}`,
-        partial(),
-        { cause },
+        `${label}: server sent a data line that is not JSON: ${clip(data, 200)}`,
+        { partialText: partial(), cause },
       );
       return;
     }
-    if (event.event === "error" || (json !== null && typeof json === "object" && "error" in json)) {
-      failure = errorEvent(json, label, partial());
+    if (event.event === "error" || isErrorBody(json)) {
+      failure = serverError(json, {
+        prefix: `${label}: server sent an error mid-stream: `,
+        method,
+        url,
+        partialText: partial(),
+      });
       return;
     }
     if (json === null || typeof json !== "object") {
       failure = new InvalidResponseError(
-        `${label}: server sent a data line that is not a chat chunk: ${truncate(data)}`,
-        partial(),
+        `${label}: server sent a data line that is not a chat chunk: ${clip(data, 200)}`,
+        { partialText: partial() },
       );
       return;
     }
-    if (json.usage) state.usage = toUsage(json.usage as Parameters<typeof toUsage>[0]);
-    if (typeof json.model === "string") state.model = json.model;
-    const choices = json.choices;
+    if (json.usage) state.usage = usageOf(json);
+    const model = modelOf(json);
+    if (model) state.model = model;
     // `choices: []` is the usage chunk; anything without choices carries no text.
-    if (!Array.isArray(choices) || choices.length === 0) return;
-    const choice = choices[0] as {
-      delta?: Record<string, unknown> | null;
-      finish_reason?: unknown;
-    };
-    if (typeof choice.finish_reason === "string") state.finishReason = choice.finish_reason;
+    const choice = firstChoice(json);
+    if (!choice) return;
+    const finish = finishReasonOf(choice);
+    if (finish !== null) state.finishReason = finish;
     const delta = choice.delta;
-    if (!delta) return;
-    const text = typeof delta.content === "string" ? delta.content : "";
-    const reasoning = typeof delta.reasoning_content === "string"
-      ? delta.reasoning_content
-      : typeof delta.reasoning === "string"
-      ? delta.reasoning
-      : "";
+    if (!isObject(delta)) return;
+    const text = contentOf(delta);
+    const reasoning = reasoningOf(delta);
     let toolCalls: ToolCallDelta[] | undefined;
     if (delta.tool_calls) {
-      toolCalls = toToolCallDeltas(delta.tool_calls);
+      toolCalls = toolCallsOf(delta);
       if (toolCalls) state.toolCalls.add(toolCalls);
     }
     if (text === "" && reasoning === "" && !toolCalls) return; // role-only / finish chunk
@@ -231,16 +271,14 @@ export async function* decodeChatStream(
     // eventsource-parser caps what it buffers for one line/event; past it, the stream is
     // not SSE we can trust (a runaway line), so fail instead of growing without bound.
     maxBufferSize: Number.isFinite(maxBytes) ? maxBytes : 64 * 1024 * 1024,
+    // The other reports (`unknown-field`, `invalid-retry`) are lines the SSE spec says to
+    // ignore, and whether the parser reports them can depend on how the bytes were split.
     onError: (err) => {
-      if (!failure) {
-        failure = err.type === "max-buffer-size-exceeded"
-          ? new ResponseTooLargeError(
-            `${label}: one SSE event exceeded ${maxBytes} bytes; reading stopped`,
-            { limit: maxBytes, unit: "bytes", partialText: partial() },
-          )
-          : new InvalidResponseError(`${label}: malformed SSE: ${err.message}`, partial(), {
-            cause: err,
-          });
+      if (!failure && err.type === "max-buffer-size-exceeded") {
+        failure = new ResponseTooLargeError(
+          `${label}: one SSE event exceeded ${maxBytes} bytes; reading stopped`,
+          { limit: maxBytes, unit: "bytes", partialText: partial() },
+        );
       }
     },
   });
@@ -250,7 +288,7 @@ export async function* decodeChatStream(
   // between reads (the generator sits at a `yield` then and nothing is being read).
   let readStarted = 0;
   let reading = false;
-  let idleFailure: TimeoutError | undefined;
+  let idleFailure: ResponseTimeoutError | undefined;
   let idleTimer: ReturnType<typeof setTimeout> | undefined;
   const idleEnabled = idleTimeoutMs > 0 && Number.isFinite(idleTimeoutMs);
   const armIdle = (ms: number) => {
@@ -259,7 +297,7 @@ export async function* decodeChatStream(
       if (!reading) return; // the consumer is busy; the next read re-arms
       const silent = Date.now() - readStarted;
       if (silent < idleTimeoutMs) return armIdle(idleTimeoutMs - silent);
-      idleFailure = new TimeoutError(
+      idleFailure = new ResponseTimeoutError(
         `${label}: no data for ${idleTimeoutMs} ms (idleTimeoutMs); the stream stalled`,
         { phase: "idle", timeoutMs: idleTimeoutMs, partialText: partial() },
       );
@@ -293,8 +331,7 @@ export async function* decodeChatStream(
         if (idleFailure) throw idleFailure;
         throw new StreamError(
           `${label}: connection lost after ${bytes} bytes: ${errorMessage(cause)}`,
-          partial(),
-          { cause },
+          { partialText: partial(), cause },
         );
       }
       reading = false;
@@ -326,19 +363,27 @@ export async function* decodeChatStream(
       if (failure) throw failure;
       if (done) break;
     }
+    // The body ended without [DONE]: the stream was cut short.
+    let cutTail: InvalidResponseError | undefined;
     if (!done) {
       // Flush a final event that lacked its blank line, then judge.
       const rest = heldBytes ? decoder.decode(takeHeld(), { stream: true }) : "";
       parser.feed(rest + decoder.decode() + "\n\n");
       for (const d of pending) yield d;
       pending = [];
-      if (failure) throw failure;
+      // A last data line that is not JSON is the cut itself (`data: {"choi`): reported as the
+      // early end, with the parse error as its cause. Anything else (an error event) stands.
+      if (failure instanceof InvalidResponseError) cutTail = failure;
+      else if (failure) throw failure;
     }
     if (!done) {
       const seen = state.finishReason
         ? ` (finish_reason "${state.finishReason}" was seen, but no [DONE])`
         : " without a finish reason or [DONE]";
-      throw new StreamError(`${label}: stream ended early${seen}`, partial());
+      throw new StreamError(
+        `${label}: stream ended early${seen}`,
+        cutTail ? { partialText: partial(), cause: cutTail } : { partialText: partial() },
+      );
     }
     finished = true;
   } finally {
@@ -348,43 +393,6 @@ export async function* decodeChatStream(
     if (!finished || done) reader.cancel().catch(() => {});
     reader.releaseLock?.();
   }
-}
-
-function errorEvent(json: unknown, label: string, partialText: string): APIError {
-  const err = (json as { error?: unknown } | null)?.error ?? json;
-  const { message, code } = describeServerError(err);
-  return new APIError(`${label}: server sent an error mid-stream: ${message}`, {
-    serverMessage: message,
-    code,
-    body: json,
-    partialText,
-  });
-}
-
-/** Reads `message` and `code`/`type` out of either error shape servers send. */
-export function describeServerError(err: unknown): { message: string; code?: string } {
-  if (typeof err === "string") return { message: err };
-  if (err && typeof err === "object") {
-    const e = err as { message?: unknown; code?: unknown; type?: unknown };
-    const message = typeof e.message === "string" ? e.message : JSON.stringify(err);
-    const code = typeof e.code === "string"
-      ? e.code
-      : typeof e.type === "string"
-      ? e.type
-      : typeof e.code === "number"
-      ? String(e.code)
-      : undefined;
-    return code === undefined ? { message } : { message, code };
-  }
-  return { message: String(err) };
-}
-
-function truncate(s: string, max = 200): string {
-  return s.length > max ? `${s.slice(0, max)}…` : s;
-}
-
-function errorMessage(e: unknown): string {
-  return e instanceof Error ? e.message : String(e);
 }
 
 /**

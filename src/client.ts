@@ -1,36 +1,24 @@
 /**
- * {@link LMStudioClient}: LM Studio's OpenAI-compatible chat API over plain `fetch`.
+ * {@link LMStudioClient}: LM Studio's OpenAI-compatible chat API over plain `fetch`, plus what
+ * the server knows about its models (loaded context window) and, on LM Studio, loading them.
+ * Sending, retries and body reading live in `_http.ts`; every wire-format check in `_wire.ts`.
  *
  * @module
  */
-import type {
-  CallOptions,
-  ChatDelta,
-  ChatModel,
-  ChatRequest,
-  ChatResult,
-  RetryInfo,
-} from "./chat.ts";
-import { toUsage, WireCompletion, WireModels } from "./chat.ts";
+import type { CallOptions, ChatDelta, ChatModel, ChatRequest, ChatResult } from "./chat.ts";
+import { ChatStream, type ChatStreamState, decodeDeltas } from "./chat_stream.ts";
+import { InvalidResponseError, ModelNotLoadedError, ResponseTooLargeError } from "./errors.ts";
+import { checkLimit, Http, publicURL, readText } from "./_http.ts";
 import {
-  ChatStream,
-  type ChatStreamState,
-  decodeChatStream,
-  describeServerError,
-} from "./chat_stream.ts";
-import {
-  APIError,
-  ConnectionError,
-  InvalidResponseError,
-  LMStudioError,
-  ResponseTooLargeError,
-  StreamError,
-  TimeoutError,
-} from "./errors.ts";
+  type LoadedModel,
+  type LoadModelOptions,
+  ModelCatalog,
+  type ModelInfo,
+  type ModelInfoOptions,
+} from "./model_info.ts";
 import { readEnv } from "./_env.ts";
 import { anySignal } from "./_abort.ts";
-import { abortableDelay, isRetryableStatus, parseRetryAfter, retryDelay } from "./_retry.ts";
-import { ToolCallAccumulator, toToolCallDeltas } from "./tool_call_accumulator.ts";
+import { completionResult, isErrorBody, modelIds, serverError } from "./_wire.ts";
 
 /** The default base URL: LM Studio's local server. */
 export const DEFAULT_BASE_URL = "http://localhost:1234/v1";
@@ -112,17 +100,6 @@ export interface LMStudioClientOptions {
   maxResponseChars?: number;
 }
 
-interface Resolved {
-  baseURL: string;
-  maxRetries: number;
-  timeoutMs: number;
-  idleTimeoutMs: number;
-  retryBaseDelayMs: number;
-  maxRetryDelayMs: number;
-  maxResponseBytes: number;
-  maxResponseChars: number;
-}
-
 /**
  * A client for LM Studio's (or any OpenAI-compatible server's) chat API, built on web
  * standards only: the same module runs on Deno, Bun, Node, edge workers and browsers.
@@ -146,15 +123,15 @@ interface Resolved {
  * ```
  */
 export class LMStudioClient implements ChatModel {
-  // Private fields: the key can never show up in inspect(), JSON.stringify or a log.
-  #apiKey: string | undefined;
-  #fetch: typeof fetch;
-  #headers: Headers;
-  #options: Resolved;
+  // The transport holds the key in a private field: it never shows up in inspect(),
+  // JSON.stringify or a log.
+  #http: Http;
+  #catalog: ModelCatalog;
+  #idleTimeoutMs: number;
+  #maxResponseBytes: number;
+  #maxResponseChars: number;
   #model: string | undefined;
   #modelPromise: Promise<string> | undefined;
-  /** True once a server rejected `response_format`; the agent then stops sending it. */
-  #responseFormatUnsupported = false;
 
   /**
    * Creates a client; reads `LMSTUDIO_*` for anything not given.
@@ -188,40 +165,52 @@ export class LMStudioClient implements ChatModel {
     if (typeof fetchImpl !== "function") {
       throw new TypeError("Cannot create LMStudioClient: fetch must be a function");
     }
-    this.#fetch = fetchImpl;
-    this.#apiKey = options.apiKey ?? readEnv("LMSTUDIO_API_KEY");
     this.#model = options.model ?? readEnv("LMSTUDIO_MODEL");
-    this.#headers = new Headers(options.headers);
-    this.#options = {
+    this.#idleTimeoutMs = checkLimit(
+      "idleTimeoutMs",
+      options.idleTimeoutMs ?? 120_000,
+      "non-negative",
+    );
+    this.#maxResponseBytes = checkLimit(
+      "maxResponseBytes",
+      options.maxResponseBytes ?? Infinity,
+      "positive",
+    );
+    this.#maxResponseChars = checkLimit(
+      "maxResponseChars",
+      options.maxResponseChars ?? Infinity,
+      "positive",
+    );
+    this.#http = new Http({
       baseURL,
-      maxRetries: integer("maxRetries", options.maxRetries ?? 2),
-      timeoutMs: nonNegative("timeoutMs", options.timeoutMs ?? 300_000),
-      idleTimeoutMs: nonNegative("idleTimeoutMs", options.idleTimeoutMs ?? 120_000),
-      retryBaseDelayMs: nonNegative("retryBaseDelayMs", options.retryBaseDelayMs ?? 500),
-      maxRetryDelayMs: nonNegative("maxRetryDelayMs", options.maxRetryDelayMs ?? 30_000),
-      maxResponseBytes: positive("maxResponseBytes", options.maxResponseBytes ?? Infinity),
-      maxResponseChars: positive("maxResponseChars", options.maxResponseChars ?? Infinity),
-    };
+      apiKey: options.apiKey ?? readEnv("LMSTUDIO_API_KEY"),
+      fetch: fetchImpl,
+      headers: new Headers(options.headers),
+      maxRetries: checkLimit("maxRetries", options.maxRetries ?? 2, "integer"),
+      timeoutMs: checkLimit("timeoutMs", options.timeoutMs ?? 300_000, "non-negative"),
+      retryBaseDelayMs: checkLimit(
+        "retryBaseDelayMs",
+        options.retryBaseDelayMs ?? 500,
+        "non-negative",
+      ),
+      maxRetryDelayMs: checkLimit(
+        "maxRetryDelayMs",
+        options.maxRetryDelayMs ?? 30_000,
+        "non-negative",
+      ),
+      maxResponseBytes: this.#maxResponseBytes,
+    });
+    this.#catalog = new ModelCatalog(this.#http);
   }
 
   /** The base URL requests go to (no trailing slash). */
   get baseURL(): string {
-    return this.#options.baseURL;
+    return this.#http.baseURL;
   }
 
   /** The configured model id, or `undefined` until resolved from `GET /models`. */
   get model(): string | undefined {
     return this.#model;
-  }
-
-  /** Whether the server was seen rejecting `response_format` (the agent then goes prompt-only). */
-  get responseFormatUnsupported(): boolean {
-    return this.#responseFormatUnsupported;
-  }
-
-  /** Remembers that this server rejects `response_format` (called by the agent). */
-  markResponseFormatUnsupported(): void {
-    this.#responseFormatUnsupported = true;
   }
 
   /**
@@ -237,29 +226,15 @@ export class LMStudioClient implements ChatModel {
    * ```
    */
   async models(options: { signal?: AbortSignal } = {}): Promise<string[]> {
-    const { response, clear, timeout } = await this.#send(
-      "GET",
-      "/models",
-      undefined,
-      options.signal,
-    );
-    try {
-      const body = await readJson(response, this.#label("GET", "/models"), [
-        options.signal,
-        timeout,
-      ], this.#options.maxResponseBytes);
-      const parsed = WireModels.safeParse(body);
-      if (!parsed.success) {
-        throw new InvalidResponseError(
-          `${this.#label("GET", "/models")}: response has no "data" array of models`,
-          "",
-          { cause: parsed.error },
-        );
-      }
-      return parsed.data.data.map((m) => m.id);
-    } finally {
-      clear();
+    const url = `${this.baseURL}/models`;
+    const { json } = await this.#http.json("GET", url, undefined, options.signal);
+    const ids = modelIds(json);
+    if (!ids) {
+      throw new InvalidResponseError(
+        `${this.#http.label("GET", url)}: response has no "data" array of models`,
+      );
     }
+    return ids;
   }
 
   /**
@@ -267,16 +242,18 @@ export class LMStudioClient implements ChatModel {
    * (looked up once per client).
    *
    * @param signal Aborts the lookup.
-   * @throws {LMStudioError} when the server lists no model.
+   * @throws {ModelNotLoadedError} when the server lists no model.
    */
   resolveModel(signal?: AbortSignal): Promise<string> {
     if (this.#model) return Promise.resolve(this.#model);
     this.#modelPromise ??= this.models({ signal }).then((ids) => {
       const first = ids[0];
       if (!first) {
-        throw new LMStudioError(
-          `No model is loaded at ${this.baseURL}: load one in LM Studio (Developer tab, or ` +
-            "`lms load <model>`), or set LMSTUDIO_MODEL / the model option",
+        const url = publicURL(`${this.baseURL}/models`);
+        throw new ModelNotLoadedError(
+          `No model is loaded at ${publicURL(this.baseURL)}: load one in LM Studio (Developer ` +
+            "tab, or `lms load <model>`), or set LMSTUDIO_MODEL / the model option",
+          { method: "GET", url, status: 200, body: { data: [] } },
         );
       }
       this.#model = first;
@@ -307,64 +284,36 @@ export class LMStudioClient implements ChatModel {
    */
   async generate(request: ChatRequest, options: CallOptions = {}): Promise<ChatResult> {
     const body = await this.#body(request, false);
-    const label = this.#label("POST", "/chat/completions");
-    const { response, clear, timeout } = await this.#send(
+    const url = `${this.baseURL}/chat/completions`;
+    const label = this.#http.label("POST", url);
+    const { json, status } = await this.#http.json(
       "POST",
-      "/chat/completions",
+      url,
       body,
       request.signal,
       options.onRetry,
     );
-    try {
-      const json = await readJson(
-        response,
-        label,
-        [request.signal, timeout],
-        this.#options.maxResponseBytes,
-      );
-      if (json && typeof json === "object" && "error" in json) {
-        const { message, code } = describeServerError((json as { error: unknown }).error);
-        throw new APIError(`${label}: server returned an error: ${message}`, {
-          status: response.status,
-          serverMessage: message,
-          code,
-          body: json,
-        });
-      }
-      const parsed = WireCompletion.safeParse(json);
-      if (!parsed.success) {
-        throw new InvalidResponseError(
-          `${label}: response is not a chat completion: ${parsed.error.issues[0]?.message}`,
-          "",
-          { cause: parsed.error },
-        );
-      }
-      const choice = parsed.data.choices[0]!;
-      const result: ChatResult = {
-        text: choice.message.content ?? "",
-        reasoning: choice.message.reasoning_content ?? choice.message.reasoning ?? "",
-        finishReason: choice.finish_reason ?? null,
-      };
-      const usage = toUsage(parsed.data.usage);
-      if (usage) result.usage = usage;
-      if (parsed.data.model) result.model = parsed.data.model;
-      const calls = toToolCallDeltas(choice.message.tool_calls);
-      if (calls) {
-        const acc = new ToolCallAccumulator();
-        acc.add(calls);
-        result.toolCalls = acc.result();
-      }
-      const max = this.#options.maxResponseChars;
-      if (result.text.length + result.reasoning.length > max) {
-        throw new ResponseTooLargeError(
-          `${label}: response exceeded maxResponseChars (${max})`,
-          { limit: max, unit: "chars", partialText: result.text.slice(0, max) },
-        );
-      }
-      return result;
-    } finally {
-      clear();
+    // A 200 whose body is an error (LM Studio answers some failures that way).
+    if (isErrorBody(json)) {
+      throw serverError(json, {
+        prefix: `${label}: server returned an error: `,
+        method: "POST",
+        url: publicURL(url),
+        status,
+      });
     }
+    const result = completionResult(json);
+    if (typeof result === "string") {
+      throw new InvalidResponseError(`${label}: response is not a chat completion: ${result}`);
+    }
+    const max = this.#maxResponseChars;
+    if (result.text.length + result.reasoning.length > max) {
+      throw new ResponseTooLargeError(
+        `${label}: response exceeded maxResponseChars (${max})`,
+        { limit: max, unit: "chars", partialText: result.text.slice(0, max) },
+      );
+    }
+    return result;
   }
 
   /**
@@ -403,37 +352,46 @@ export class LMStudioClient implements ChatModel {
     cancelled: AbortSignal,
   ): AsyncGenerator<ChatDelta, void, undefined> {
     const body = await this.#body(request, true);
-    const label = this.#label("POST", "/chat/completions");
+    const url = `${this.baseURL}/chat/completions`;
+    const label = this.#http.label("POST", url);
     // Our own controller, so that breaking out of the loop also aborts the fetch.
     const own = new AbortController();
     const signal = anySignal(request.signal, own.signal, cancelled);
-    const { response, clear } = await this.#send(
-      "POST",
-      "/chat/completions",
-      body,
-      signal,
-      options.onRetry,
-    );
+    const { response, clear } = await this.#http.send("POST", url, body, signal, options.onRetry);
     clear();
     let completed = false;
     try {
       const type = response.headers.get("content-type") ?? "";
       if (type && !/text\/event-stream/i.test(type)) {
-        const text = await readText(response, 4096, label, "truncate").catch(() => "");
+        const text = await readText(response, 65_536, label, "truncate").catch(() => "");
+        let json: unknown;
+        try {
+          json = JSON.parse(text);
+        } catch { /* not JSON: said below */ }
+        // A 200 whose body is an error (e.g. an overflow answered as plain JSON).
+        if (isErrorBody(json)) {
+          throw serverError(json, {
+            prefix: `${label}: server returned an error: `,
+            method: "POST",
+            url: publicURL(url),
+            status: response.status,
+          });
+        }
         throw new InvalidResponseError(
           `${label}: expected an SSE stream (text/event-stream) but got ${JSON.stringify(type)}: ${
             text.slice(0, 200)
           }`,
-          "",
         );
       }
-      if (!response.body) throw new InvalidResponseError(`${label}: response has no body`, "");
-      yield* decodeChatStream(response.body, state, {
+      if (!response.body) throw new InvalidResponseError(`${label}: response has no body`);
+      yield* decodeDeltas(response.body, state, {
         signal,
         label,
-        idleTimeoutMs: this.#options.idleTimeoutMs,
-        maxResponseBytes: this.#options.maxResponseBytes,
-        maxResponseChars: this.#options.maxResponseChars,
+        method: "POST",
+        url: publicURL(url),
+        idleTimeoutMs: this.#idleTimeoutMs,
+        maxResponseBytes: this.#maxResponseBytes,
+        maxResponseChars: this.#maxResponseChars,
       });
       completed = true;
     } finally {
@@ -442,6 +400,112 @@ export class LMStudioClient implements ChatModel {
       // this stream (and all its text) reachable for as long as the aborted signal lives.
       own.abort(completed ? "completed" : undefined);
     }
+  }
+
+  /**
+   * What the server says about one model: above all `contextLength`, the window the model is
+   * loaded with (what a prompt must fit), and `maxContextLength`, the most it could take.
+   *
+   * Sources, tried in this order and remembered per client: LM Studio 0.4+'s native
+   * `GET /api/v1/models`, LM Studio 0.3's `GET /api/v0/models` (both at the server root, the
+   * base URL without `/v1`), llama.cpp's `GET /v1/models` (`meta.n_ctx`) or `GET /props`,
+   * else the plain `GET /v1/models` ids with everything else unknown.
+   *
+   * The answer is cached per client. LM Studio loads models just in time and unloads them
+   * after an idle TTL, so the loaded window can change behind the client's back: pass
+   * `refresh: true` to ask again (after a `ContextOverflowError`, say).
+   *
+   * @param model Model id; defaults to the client's model (see {@link resolveModel}).
+   * @param options `signal` aborts the requests; `refresh` bypasses the cache.
+   * @returns The model's info; a model the server does not list has only `id` and `source`
+   *   (and `loaded: false` on LM Studio, which lists every downloaded model).
+   *
+   * @example Read the loaded context window
+   * ```ts
+   * import { LMStudioClient } from "@ai-agent/orchestrator";
+   * const client = new LMStudioClient();
+   * const { contextLength, maxContextLength } = await client.modelInfo();
+   * console.log(`loaded with ${contextLength ?? "?"} of ${maxContextLength ?? "?"} tokens`);
+   * ```
+   */
+  async modelInfo(model?: string, options: ModelInfoOptions = {}): Promise<ModelInfo> {
+    const id = model ?? await this.resolveModel(options.signal);
+    return await this.#catalog.info(id, options);
+  }
+
+  /**
+   * Every model the server lists, as {@link ModelInfo} records (the same sources, order and
+   * cache as {@link modelInfo}).
+   *
+   * @param options `signal` aborts the requests; `refresh` bypasses the cache.
+   * @returns The models, in the server's order.
+   *
+   * @example List the loaded models and their windows
+   * ```ts
+   * import { LMStudioClient } from "@ai-agent/orchestrator";
+   * for (const m of await new LMStudioClient().listModels()) {
+   *   if (m.loaded) console.log(m.id, m.contextLength);
+   * }
+   * ```
+   */
+  async listModels(options: ModelInfoOptions = {}): Promise<ModelInfo[]> {
+    return await this.#catalog.list(options);
+  }
+
+  /**
+   * Loads a model on LM Studio 0.4+ (`POST /api/v1/models/load` with `echo_load_config`),
+   * with the context window you ask for, and reports what was really loaded. Clears the
+   * model-info cache.
+   *
+   * @param model Model key, e.g. `"qwen/qwen3-4b"`.
+   * @param options `contextLength` (tokens), `ttl` (idle seconds before unloading), `signal`.
+   * @returns The new instance: `instanceId`, `contextLength` as loaded.
+   * @throws {UnsupportedEndpointError} on a server without this endpoint (llama.cpp, vLLM,
+   *   LM Studio before 0.4).
+   *
+   * @example Load a model with a 16k window
+   * ```ts
+   * import { LMStudioClient } from "@ai-agent/orchestrator";
+   * const client = new LMStudioClient();
+   * const loaded = await client.loadModel("qwen/qwen3-4b", { contextLength: 16_384 });
+   * console.log(loaded.instanceId, loaded.contextLength);
+   * ```
+   */
+  async loadModel(model: string, options: LoadModelOptions = {}): Promise<LoadedModel> {
+    if (typeof model !== "string" || model === "") {
+      throw new TypeError(
+        `loadModel: model must be a non-empty string, got ${JSON.stringify(model)}`,
+      );
+    }
+    if (options.contextLength !== undefined) {
+      checkLimit("contextLength", options.contextLength, "positive-integer", "loadModel");
+    }
+    return await this.#catalog.load(model, options);
+  }
+
+  /**
+   * Unloads a model instance on LM Studio 0.4+ (`POST /api/v1/models/unload`). Clears the
+   * model-info cache.
+   *
+   * @param instanceId The instance, from {@link loadModel} or `ModelInfo.instanceId`.
+   * @param options `signal` aborts the request.
+   * @throws {UnsupportedEndpointError} on a server without this endpoint.
+   *
+   * @example
+   * ```ts
+   * import { LMStudioClient } from "@ai-agent/orchestrator";
+   * const client = new LMStudioClient();
+   * const { instanceId } = await client.loadModel("qwen/qwen3-4b");
+   * await client.unloadModel(instanceId);
+   * ```
+   */
+  async unloadModel(instanceId: string, options: { signal?: AbortSignal } = {}): Promise<void> {
+    if (typeof instanceId !== "string" || instanceId === "") {
+      throw new TypeError(
+        `unloadModel: instanceId must be a non-empty string, got ${JSON.stringify(instanceId)}`,
+      );
+    }
+    await this.#catalog.unload(instanceId, options.signal);
   }
 
   async #body(request: ChatRequest, stream: boolean): Promise<string> {
@@ -460,257 +524,4 @@ export class LMStudioClient implements ChatModel {
     }
     return JSON.stringify(extra ? { ...body, ...extra } : body);
   }
-
-  #label(method: string, path: string): string {
-    return `${method} ${this.#options.baseURL}${path}`;
-  }
-
-  #requestHeaders(hasBody: boolean): Headers {
-    const headers = new Headers(this.#headers);
-    if (hasBody) headers.set("content-type", "application/json");
-    headers.set("accept", hasBody ? "application/json, text/event-stream" : "application/json");
-    if (this.#apiKey) headers.set("authorization", `Bearer ${this.#apiKey}`);
-    return headers;
-  }
-
-  /**
-   * Sends a request with retries and the response timeout. Resolves with a 2xx response;
-   * `clear()` stops the response timer (call it once the body has been read or handed on);
-   * `timeout` aborts, with the {@link TimeoutError} as reason, if the timer fires first.
-   */
-  async #send(
-    method: string,
-    path: string,
-    body: string | undefined,
-    signal: AbortSignal | undefined,
-    onRetry?: (info: RetryInfo) => void,
-  ): Promise<{ response: Response; clear: () => void; timeout: AbortSignal }> {
-    const o = this.#options;
-    const label = this.#label(method, path);
-    for (let attempt = 0;; attempt++) {
-      signal?.throwIfAborted();
-      const timeout = new AbortController();
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      if (o.timeoutMs > 0 && Number.isFinite(o.timeoutMs)) {
-        timer = setTimeout(() => {
-          timeout.abort(
-            new TimeoutError(
-              `${label}: no response within ${o.timeoutMs} ms (timeoutMs). LM Studio may still ` +
-                "be loading the model; raise timeoutMs if the first request needs longer",
-              { phase: "response", timeoutMs: o.timeoutMs },
-            ),
-          );
-        }, o.timeoutMs);
-      }
-      const clear = () => clearTimeout(timer);
-      const combined = signal ? anySignal(signal, timeout.signal) : timeout.signal;
-      let failure: LMStudioError;
-      let status: number | undefined;
-      let retryAfterMs: number | undefined;
-      try {
-        // Called unbound: `this.#fetch(...)` would pass the client as `this`, and browsers'
-        // fetch throws "Illegal invocation" unless `this` is the global object or undefined.
-        const fetchImpl = this.#fetch;
-        const response = await fetchImpl(`${o.baseURL}${path}`, {
-          method,
-          headers: this.#requestHeaders(body !== undefined),
-          body,
-          signal: combined,
-        });
-        if (response.ok) return { response, clear, timeout: timeout.signal };
-        status = response.status;
-        retryAfterMs = parseRetryAfter(response.headers);
-        failure = await httpError(response, label, this.#apiKey);
-        if (!isRetryableStatus(response.status)) {
-          clear();
-          throw failure;
-        }
-      } catch (cause) {
-        clear();
-        if (signal?.aborted) throw signal.reason;
-        if (timeout.signal.aborted) throw timeout.signal.reason;
-        if (cause instanceof LMStudioError) throw cause;
-        failure = new ConnectionError(
-          `${label} failed: ${networkFailure(cause, o.baseURL)}`,
-          o.baseURL,
-          { cause },
-        );
-      }
-      clear();
-      if (attempt >= o.maxRetries) throw failure;
-      const delayMs = retryDelay(attempt, {
-        baseDelayMs: o.retryBaseDelayMs,
-        maxDelayMs: o.maxRetryDelayMs,
-        retryAfterMs,
-      });
-      onRetry?.({ attempt: attempt + 1, delayMs, status, error: failure });
-      await abortableDelay(delayMs, signal);
-    }
-  }
-}
-
-/**
- * Reads a body as text, at most `maxBytes` of it: past that, `"throw"` fails with
- * ResponseTooLargeError and `"truncate"` returns what was read. The rest is never read, so a
- * huge or endless body cannot exhaust memory. Decoded once at the end (Deno's streaming
- * decoder drops a U+FEFF whose bytes arrive split across reads).
- */
-async function readText(
-  response: Response,
-  maxBytes: number,
-  label: string,
-  over: "throw" | "truncate",
-): Promise<string> {
-  if (!response.body || !Number.isFinite(maxBytes)) return await response.text();
-  const reader = response.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  try {
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      if (size + value.byteLength > maxBytes) {
-        if (over === "throw") {
-          throw new ResponseTooLargeError(
-            `${label}: response exceeded maxResponseBytes (${maxBytes}); reading stopped`,
-            { limit: maxBytes, unit: "bytes", partialText: "" },
-          );
-        }
-        chunks.push(value.subarray(0, maxBytes - size));
-        size = maxBytes;
-        break;
-      }
-      chunks.push(value);
-      size += value.byteLength;
-    }
-  } finally {
-    reader.cancel().catch(() => {}); // releases the connection; a no-op once done
-  }
-  const all = new Uint8Array(size);
-  let at = 0;
-  for (const chunk of chunks) {
-    all.set(chunk, at);
-    at += chunk.byteLength;
-  }
-  return new TextDecoder().decode(all);
-}
-
-async function readJson(
-  response: Response,
-  label: string,
-  signals: ReadonlyArray<AbortSignal | undefined>,
-  maxBytes: number,
-): Promise<unknown> {
-  let text: string;
-  try {
-    text = await readText(response, maxBytes, label, "throw");
-  } catch (cause) {
-    if (cause instanceof ResponseTooLargeError) throw cause;
-    // An abort or the response timeout surfaces as itself; anything else broke the body.
-    for (const signal of signals) if (signal?.aborted) throw signal.reason;
-    throw new StreamError(
-      `${label}: connection lost while reading the response: ${
-        cause instanceof Error ? cause.message : String(cause)
-      }`,
-      "",
-      { cause },
-    );
-  }
-  try {
-    return JSON.parse(text);
-  } catch (cause) {
-    throw new InvalidResponseError(
-      `${label}: response is not JSON: ${text.slice(0, 200)}`,
-      "",
-      { cause },
-    );
-  }
-}
-
-async function httpError(
-  response: Response,
-  label: string,
-  apiKey: string | undefined,
-): Promise<APIError> {
-  let text = "";
-  try {
-    // Error bodies are short; an endless one must not hold the request up.
-    text = await readText(response, 65_536, label, "truncate");
-  } catch { /* body unreadable: the status says enough */ }
-  // Some servers echo the credentials they rejected ("Invalid API key: Bearer sk-…"): the key
-  // must not travel on in the error's message, serverMessage or body.
-  if (apiKey) text = text.replaceAll(apiKey, "[redacted]");
-  let body: unknown = text;
-  let message = text.trim() || response.statusText || "no message";
-  let code: string | undefined;
-  try {
-    body = JSON.parse(text);
-    const err = (body as { error?: unknown } | null)?.error ??
-      (body as { message?: unknown } | null)?.message ?? body;
-    ({ message, code } = describeServerError(err));
-  } catch { /* not JSON: keep the text */ }
-  let hint = "";
-  if (
-    /no models? loaded|model_not_found|invalid model identifier|model.*not (found|loaded)/i.test(
-      `${message} ${code ?? ""}`,
-    )
-  ) {
-    hint =
-      " — load a model in LM Studio (Developer tab, or `lms load <model>`) or set LMSTUDIO_MODEL";
-  } else if (response.status === 401 || response.status === 403) {
-    hint = " — check the API key (LMSTUDIO_API_KEY / apiKey)";
-  }
-  return new APIError(
-    `${label} failed with status ${response.status}: ${message}${hint}`,
-    { status: response.status, serverMessage: message, code, body },
-  );
-}
-
-/**
- * What a rejected `fetch` says, with the hint that fits. Node and Deno reject with a bare
- * "fetch failed" and keep the detail in `cause` ("connect ECONNREFUSED …", "other side
- * closed", "connection closed before message completed"); Bun puts it in the message.
- */
-function networkFailure(err: unknown, baseURL: string): string {
-  let text = err instanceof Error ? err.message : String(err);
-  const inner = err instanceof Error ? err.cause : undefined;
-  if (inner instanceof Error && inner.message && !text.includes(inner.message)) {
-    text += ` (${inner.message})`;
-  }
-  text = text.replace(/\.+$/, "");
-  // A connection that was open and then closed before the reply began: a server restart, or
-  // a pooled keep-alive connection the server had already closed. Retried like any failure.
-  if (
-    /ECONNRESET|closed unexpectedly|other side closed|connection closed|socket hang up|reset by peer/i
-      .test(text)
-  ) {
-    return `${text}. The server closed the connection before its reply began`;
-  }
-  return `${text}. Is LM Studio's server running at ${baseURL}? Start it in LM Studio's ` +
-    "Developer tab or with `lms server start`.";
-}
-
-function integer(name: string, value: number): number {
-  if (!Number.isInteger(value) || value < 0) {
-    throw new RangeError(
-      `Cannot create LMStudioClient: ${name} must be a non-negative integer, got ${value}`,
-    );
-  }
-  return value;
-}
-
-function nonNegative(name: string, value: number): number {
-  if (typeof value !== "number" || Number.isNaN(value) || value < 0) {
-    throw new RangeError(
-      `Cannot create LMStudioClient: ${name} must be a number ≥ 0, got ${value}`,
-    );
-  }
-  return value;
-}
-
-function positive(name: string, value: number): number {
-  if (typeof value !== "number" || Number.isNaN(value) || value <= 0) {
-    throw new RangeError(`Cannot create LMStudioClient: ${name} must be > 0, got ${value}`);
-  }
-  return value;
 }

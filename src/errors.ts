@@ -8,6 +8,17 @@
  * @module
  */
 
+/** What every error's details may carry: the underlying error. */
+export interface ErrorDetails {
+  /** The underlying error, kept as the standard `cause`. */
+  cause?: unknown;
+}
+
+/** Turns `details.cause` into `ErrorOptions` only when one was given (no `cause: undefined`). */
+function causeOf(details: ErrorDetails | undefined): ErrorOptions | undefined {
+  return details && "cause" in details ? { cause: details.cause } : undefined;
+}
+
 /**
  * Root of every error the library throws on purpose.
  *
@@ -28,17 +39,36 @@ export class LMStudioError extends Error {
    * Creates the error.
    *
    * @param message What went wrong, for people.
-   * @param options `cause`: the underlying error.
+   * @param details `cause`: the underlying error.
    */
-  constructor(message: string, options?: ErrorOptions) {
-    super(message, options);
+  constructor(message: string, details?: ErrorDetails) {
+    super(message, causeOf(details));
   }
 }
 
+/** Details of an {@link APIError}. */
+export interface APIErrorDetails extends ErrorDetails {
+  /** HTTP method of the request, e.g. `"POST"`. */
+  method?: string;
+  /** URL of the request, without credentials. */
+  url?: string;
+  /** HTTP status; absent for an error event inside a 200 stream. */
+  status?: number;
+  /** The server's own error message, as sent. */
+  serverMessage?: string;
+  /** The server's error `code` / `type`. */
+  code?: string;
+  /** The parsed error body (or its text when it was not JSON). */
+  body?: unknown;
+  /** Text already streamed before the error. */
+  partialText?: string;
+}
+
 /**
- * The server answered with a non-2xx status, or sent `{"error": …}` inside a stream.
+ * The server answered with an error: a non-2xx status, `{"error": …}` in a 200 body, or an
+ * error event inside a stream.
  *
- * @example React to a missing model
+ * @example React to a wrong API key
  * ```ts
  * import { APIError, LMStudioClient } from "@ai-agent/orchestrator";
  * try {
@@ -50,10 +80,14 @@ export class LMStudioError extends Error {
  */
 export class APIError extends LMStudioError {
   /** Stable error name, safe to compare against. */
-  override name: "APIError" = "APIError" as const;
+  override name: string = "APIError";
+  /** HTTP method of the request (`undefined` when the error was built without one). */
+  readonly method: string | undefined;
+  /** URL of the request, never with credentials. */
+  readonly url: string | undefined;
   /** HTTP status, or `undefined` for an error event inside a 200 stream. */
   readonly status: number | undefined;
-  /** The server's own error message, as sent. */
+  /** The server's own error message, as sent (`""` when there was none). */
   readonly serverMessage: string;
   /** The server's error `type` / `code`, when it sent one (e.g. `"model_not_found"`). */
   readonly code: string | undefined;
@@ -66,27 +100,119 @@ export class APIError extends LMStudioError {
    * Creates the error.
    *
    * @param message Full message, including method and URL.
-   * @param details Status, the server's message, code, body and partial text.
-   * @param options `cause`.
+   * @param details Method, URL, status, the server's message, code, body, partial text, cause.
    */
-  constructor(
-    message: string,
-    details: {
-      status?: number;
-      serverMessage: string;
-      code?: string;
-      body?: unknown;
-      partialText?: string;
-    },
-    options?: ErrorOptions,
-  ) {
-    super(message, options);
+  constructor(message: string, details: APIErrorDetails = {}) {
+    super(message, details);
+    this.method = details.method;
+    this.url = details.url;
     this.status = details.status;
-    this.serverMessage = details.serverMessage;
+    this.serverMessage = details.serverMessage ?? "";
     this.code = details.code;
     this.body = details.body;
     this.partialText = details.partialText ?? "";
   }
+}
+
+/**
+ * No model is loaded, or the one asked for is not: the server said so (LM Studio's
+ * "No models loaded…", `model_not_found`, "Invalid model identifier…"), or the client found
+ * `GET /models` empty when it looked for a default model.
+ *
+ * @example Tell the user to load a model
+ * ```ts
+ * import { LMStudioClient, ModelNotLoadedError } from "@ai-agent/orchestrator";
+ * try {
+ *   await new LMStudioClient().generate({ messages: [{ role: "user", content: "hi" }] });
+ * } catch (err) {
+ *   if (err instanceof ModelNotLoadedError) console.error("run `lms load <model>` first");
+ * }
+ * ```
+ */
+export class ModelNotLoadedError extends APIError {
+  /** Stable error name, safe to compare against. */
+  override name: string = "ModelNotLoadedError";
+}
+
+/** Details of a {@link ContextOverflowError}. */
+export interface ContextOverflowErrorDetails extends APIErrorDetails {
+  /** Tokens in the prompt, when the server said. */
+  promptTokens?: number;
+  /** The loaded context window in tokens, when the server said. */
+  contextLength?: number;
+}
+
+/**
+ * The prompt does not fit the model's loaded context window. Recognised in every shape found
+ * in public reports: llama.cpp's `exceed_context_size_error`, LM Studio's "Trying to keep the
+ * first N tokens…", "Cannot truncate prompt with n_keep (N) >= n_ctx (M)" and "Input does not
+ * fit in context length…" (also as a 200 stream's error event), vLLM's and OpenAI's "maximum
+ * context length is M tokens…" / `context_length_exceeded`, Ollama's "the input length exceeds
+ * the context length". The numbers are set when the server sent them.
+ *
+ * @example Load the model with a larger window after an overflow
+ * ```ts
+ * import { ContextOverflowError, LMStudioClient } from "@ai-agent/orchestrator";
+ * const client = new LMStudioClient({ model: "qwen3-4b" });
+ * try {
+ *   await client.generate({ messages: [{ role: "user", content: "a very long prompt" }] });
+ * } catch (err) {
+ *   if (err instanceof ContextOverflowError) {
+ *     console.error(err.promptTokens, ">", err.contextLength);
+ *     await client.loadModel("qwen3-4b", { contextLength: 16_384 });
+ *   }
+ * }
+ * ```
+ */
+export class ContextOverflowError extends APIError {
+  /** Stable error name, safe to compare against. */
+  override name: string = "ContextOverflowError";
+  /** Tokens in the prompt, when the server said. */
+  readonly promptTokens: number | undefined;
+  /** The loaded context window in tokens, when the server said. */
+  readonly contextLength: number | undefined;
+
+  /**
+   * Creates the error.
+   *
+   * @param message Full message, with a hint on how to make the prompt fit.
+   * @param details As for {@link APIError}, plus the token numbers the server sent.
+   */
+  constructor(message: string, details: ContextOverflowErrorDetails = {}) {
+    super(message, details);
+    this.promptTokens = details.promptTokens;
+    this.contextLength = details.contextLength;
+  }
+}
+
+/**
+ * The server has no such endpoint: model info or model loading asked of a server that is not
+ * LM Studio 0.4+ (llama.cpp, vLLM, an older LM Studio). Raised for a 404 and for LM Studio's
+ * HTTP 200 `{"error":"Unexpected endpoint or method. (…)"}`.
+ *
+ * @example Fall back when the server cannot load models
+ * ```ts
+ * import { LMStudioClient, UnsupportedEndpointError } from "@ai-agent/orchestrator";
+ * try {
+ *   await new LMStudioClient().loadModel("qwen3-4b", { contextLength: 8192 });
+ * } catch (err) {
+ *   if (err instanceof UnsupportedEndpointError) console.error("load the model by hand");
+ * }
+ * ```
+ */
+export class UnsupportedEndpointError extends APIError {
+  /** Stable error name, safe to compare against. */
+  override name: string = "UnsupportedEndpointError";
+}
+
+/** Details of a {@link ConnectionError}. */
+export interface ConnectionErrorDetails extends ErrorDetails {
+  /** The base URL the client was talking to. */
+  baseURL: string;
+  /** HTTP method of the request. */
+  method?: string;
+  /** URL of the request, without credentials. */
+  url?: string;
 }
 
 /**
@@ -108,39 +234,55 @@ export class ConnectionError extends LMStudioError {
   override name: "ConnectionError" = "ConnectionError" as const;
   /** The base URL the client was talking to. */
   readonly baseURL: string;
+  /** HTTP method of the request that failed. */
+  readonly method: string | undefined;
+  /** URL of the request that failed, without credentials. */
+  readonly url: string | undefined;
   /**
    * Creates the error.
    *
    * @param message What failed.
-   * @param baseURL Base URL of the server.
-   * @param options `cause`: the runtime's fetch error.
+   * @param details Base URL, method and URL of the request, and `cause`: the runtime's error.
    */
-  constructor(message: string, baseURL: string, options?: ErrorOptions) {
-    super(message, options);
-    this.baseURL = baseURL;
+  constructor(message: string, details: ConnectionErrorDetails) {
+    super(message, details);
+    this.baseURL = details.baseURL;
+    this.method = details.method;
+    this.url = details.url;
   }
+}
+
+/** Details of a {@link ResponseTimeoutError}. */
+export interface ResponseTimeoutErrorDetails extends ErrorDetails {
+  /** Which timeout fired. */
+  phase: "response" | "idle";
+  /** The limit that was exceeded, in milliseconds. */
+  timeoutMs: number;
+  /** Text streamed before the silence. */
+  partialText?: string;
 }
 
 /**
  * No response within `timeoutMs` (`phase: "response"`), or silence between stream events
- * longer than `idleTimeoutMs` (`phase: "idle"`).
+ * longer than `idleTimeoutMs` (`phase: "idle"`). Not named `TimeoutError`: that is the name of
+ * the `DOMException` that `AbortSignal.timeout()` aborts with, which stays distinct.
  *
  * @example
  * ```ts
- * import { LMStudioClient, TimeoutError } from "@ai-agent/orchestrator";
+ * import { LMStudioClient, ResponseTimeoutError } from "@ai-agent/orchestrator";
  * const client = new LMStudioClient({ timeoutMs: 5_000, idleTimeoutMs: 2_000 });
  * try {
  *   for await (const d of client.stream({ messages: [{ role: "user", content: "hi" }] })) {
  *     console.log(d.text);
  *   }
  * } catch (err) {
- *   if (err instanceof TimeoutError) console.error(err.phase, err.partialText.length);
+ *   if (err instanceof ResponseTimeoutError) console.error(err.phase, err.partialText.length);
  * }
  * ```
  */
-export class TimeoutError extends LMStudioError {
+export class ResponseTimeoutError extends LMStudioError {
   /** Stable error name, safe to compare against. */
-  override name: "TimeoutError" = "TimeoutError" as const;
+  override name: "ResponseTimeoutError" = "ResponseTimeoutError" as const;
   /** Which timeout fired. */
   readonly phase: "response" | "idle";
   /** The limit that was exceeded, in milliseconds. */
@@ -151,15 +293,10 @@ export class TimeoutError extends LMStudioError {
    * Creates the error.
    *
    * @param message What timed out.
-   * @param details Phase, limit and partial text.
-   * @param options `cause`.
+   * @param details Phase, limit, partial text and `cause`.
    */
-  constructor(
-    message: string,
-    details: { phase: "response" | "idle"; timeoutMs: number; partialText?: string },
-    options?: ErrorOptions,
-  ) {
-    super(message, options);
+  constructor(message: string, details: ResponseTimeoutErrorDetails) {
+    super(message, details);
     this.phase = details.phase;
     this.timeoutMs = details.timeoutMs;
     this.partialText = details.partialText ?? "";
@@ -167,8 +304,25 @@ export class TimeoutError extends LMStudioError {
 }
 
 /**
- * A stream ended early (no `[DONE]` and no finish reason), broke mid-body, or grew past
- * the configured maximum. Carries the text received so far: never a silently short answer.
+ * The old name of {@link ResponseTimeoutError}, kept only until `mod.ts` exports the new one.
+ * @deprecated Use {@link ResponseTimeoutError}.
+ */
+export const TimeoutError: typeof ResponseTimeoutError = ResponseTimeoutError;
+/**
+ * The old name of {@link ResponseTimeoutError}.
+ * @deprecated Use {@link ResponseTimeoutError}.
+ */
+export type TimeoutError = ResponseTimeoutError;
+
+/** Details of a {@link StreamError}. */
+export interface StreamErrorDetails extends ErrorDetails {
+  /** Text received before the stream broke. */
+  partialText?: string;
+}
+
+/**
+ * A stream ended early (no `[DONE]`), broke mid-body, or grew past the configured maximum.
+ * Carries the text received so far: never a silently short answer.
  *
  * @example
  * ```ts
@@ -187,13 +341,20 @@ export class StreamError extends LMStudioError {
    * Creates the error.
    *
    * @param message What broke.
-   * @param partialText Text received so far.
-   * @param options `cause`.
+   * @param details Text received so far, and `cause`.
    */
-  constructor(message: string, partialText: string, options?: ErrorOptions) {
-    super(message, options);
-    this.partialText = partialText;
+  constructor(message: string, details: StreamErrorDetails = {}) {
+    super(message, details);
+    this.partialText = details.partialText ?? "";
   }
+}
+
+/** Details of a {@link ResponseTooLargeError}. */
+export interface ResponseTooLargeErrorDetails extends StreamErrorDetails {
+  /** The limit that was hit. */
+  limit: number;
+  /** Which unit the limit counts. */
+  unit: "bytes" | "chars";
 }
 
 /**
@@ -217,21 +378,25 @@ export class ResponseTooLargeError extends StreamError {
    * Creates the error.
    *
    * @param message What was exceeded.
-   * @param details Limit, unit and partial text.
+   * @param details Limit, unit, partial text and `cause`.
    */
-  constructor(
-    message: string,
-    details: { limit: number; unit: "bytes" | "chars"; partialText: string },
-  ) {
-    super(message, details.partialText);
+  constructor(message: string, details: ResponseTooLargeErrorDetails) {
+    super(message, details);
     this.limit = details.limit;
     this.unit = details.unit;
   }
 }
 
+/** Details of an {@link InvalidResponseError}. */
+export interface InvalidResponseErrorDetails extends ErrorDetails {
+  /** Text received before the malformed part (empty for a non-streamed body). */
+  partialText?: string;
+}
+
 /**
  * The server sent something that is not an OpenAI-compatible response: a 200 that is not
- * JSON / SSE, a `data:` line that is not JSON, a body without `choices`.
+ * JSON / SSE, a `data:` line that is not JSON, a body without `choices`. Not a
+ * {@link StreamError}: the stream did not break, the server spoke another format.
  *
  * @example
  * ```ts
@@ -239,9 +404,21 @@ export class ResponseTooLargeError extends StreamError {
  * const explain = (e: unknown) => e instanceof InvalidResponseError ? e.message : String(e);
  * ```
  */
-export class InvalidResponseError extends StreamError {
+export class InvalidResponseError extends LMStudioError {
   /** Stable error name, safe to compare against. */
   override name: "InvalidResponseError" = "InvalidResponseError" as const;
+  /** Text received before the malformed part (empty for a non-streamed body). */
+  readonly partialText: string;
+  /**
+   * Creates the error.
+   *
+   * @param message What was wrong.
+   * @param details Partial text and `cause`.
+   */
+  constructor(message: string, details: InvalidResponseErrorDetails = {}) {
+    super(message, details);
+    this.partialText = details.partialText ?? "";
+  }
 }
 
 /**

@@ -1,13 +1,29 @@
 // Merges streamed native tool-call fragments by `index` (OpenAI streaming shape).
 // Servers differ: LM Studio repeats `name: ""` on later fragments and may send `id: ""`;
 // vLLM sends the id only on the first fragment. A known name or id is never overwritten by
-// an empty one, and arguments are concatenated in arrival order.
+// an empty one, and arguments are concatenated in arrival order. Reading the fragments off the
+// wire is _wire.ts's job (toolCallsOf); this file only merges them.
 import type { ToolCall, ToolCallDelta } from "./chat.ts";
 
 interface Partial {
   id: string;
   name: string;
   args: string[];
+}
+
+/** One whole call; a call the server sent without an id gets `call_<index>`. */
+function toolCall(index: number, id: string | undefined, name: string, args: string): ToolCall {
+  return { id: id || `call_${index}`, type: "function", function: { name, arguments: args } };
+}
+
+/**
+ * The calls of a complete (non-streamed) message: each entry is a whole call, so nothing is
+ * merged; ordered by index, with the same id fallback as {@link ToolCallAccumulator}.
+ */
+export function wholeToolCalls(calls: readonly ToolCallDelta[]): ToolCall[] {
+  return [...calls]
+    .sort((a, b) => a.index - b.index)
+    .map((c) => toolCall(c.index, c.id, c.name ?? "", c.arguments ?? ""));
 }
 
 /**
@@ -49,30 +65,6 @@ export class ToolCallAccumulator {
   result(): ToolCall[] {
     return [...this.#calls.entries()]
       .sort(([a], [b]) => a - b)
-      .map(([index, c]) => ({
-        id: c.id || `call_${index}`,
-        type: "function" as const,
-        function: { name: c.name, arguments: c.args.join("") },
-      }));
+      .map(([index, c]) => toolCall(index, c.id, c.name, c.args.join("")));
   }
-}
-
-/** Reads the OpenAI `tool_calls` array of a delta or message into fragments. */
-export function toToolCallDeltas(raw: unknown): ToolCallDelta[] | undefined {
-  if (!Array.isArray(raw) || raw.length === 0) return undefined;
-  const out: ToolCallDelta[] = [];
-  for (let i = 0; i < raw.length; i++) {
-    const t = raw[i] as {
-      index?: unknown;
-      id?: unknown;
-      function?: { name?: unknown; arguments?: unknown } | null;
-    } | null;
-    if (!t || typeof t !== "object") continue;
-    const delta: ToolCallDelta = { index: typeof t.index === "number" ? t.index : i };
-    if (typeof t.id === "string") delta.id = t.id;
-    if (typeof t.function?.name === "string") delta.name = t.function.name;
-    if (typeof t.function?.arguments === "string") delta.arguments = t.function.arguments;
-    out.push(delta);
-  }
-  return out.length ? out : undefined;
 }
