@@ -5,6 +5,8 @@
 // linearity.
 //
 // Targets (issue 7): within 1.5× of bare Intl.Segmenter iteration; 10M/1M time ratio ≤ 11.
+// The word and sentence targets are what src/_grapheme_fast.ts is kept for: without it they
+// measured 1.9–2.0× and 1.4–1.9× (bench/NOTES.md, 3).
 import { sliceText } from "../mod.ts";
 import {
   type Candidate,
