@@ -3,8 +3,8 @@
  * {@link TextSlicer} for text that arrives in pieces, {@link SliceStream} as a
  * `TransformStream`. No chunk ever splits a grapheme cluster (emoji ZWJ sequences, skin tones,
  * flags, combining marks, Hangul jamo, CRLF), and the chunks always concatenate to the text.
- * Segmentation is `Intl.Segmenter`'s, so no dependency; src/_grapheme_fast.ts only settles
- * the positions where two characters can never join without asking it.
+ * Segmentation is `Intl.Segmenter`'s, so no dependency; only positions between two characters
+ * that can never join are settled without asking it (a private fast path, for speed).
  *
  * @module
  */
