@@ -199,7 +199,10 @@ export interface FakeLMStudioOptions {
    * model that does not set its own. A chat request whose prompt tokens plus its positive
    * `max_tokens` exceed the window of the model serving it is refused (see `overflow`).
    * Loading a model with `context_length` (`POST /api/v1/models/load`) sets the window of
-   * that instance, and the native endpoints report it.
+   * that instance, and the native endpoints report it. A chat request goes to the instance
+   * whose id is its `model`, else to the first instance of the model with that key, else to
+   * the first loaded instance; so loading an already loaded model (a second instance,
+   * `<key>:2`) leaves requests for `<key>` on the first one until it is unloaded.
    * @default each model's `maxContextLength` (1_048_576 unless set)
    */
   contextLength?: number;
