@@ -29,9 +29,22 @@ export type { AgentStream } from "./src/agent_stream.ts";
 export {
   type AgentEvent,
   type AgentResult,
+  type ChunkEvent,
+  type ContextCompactedEvent,
+  type FinishEvent,
   MAX_STEPS_FALLBACK_TEXT,
+  type MaxStepsEvent,
+  type ModelDeltaEvent,
+  type ModelResponseEvent,
+  type ModelRetryEvent,
+  type ProtocolRetryEvent,
+  type ResponseFormatUnsupportedEvent,
+  type StepStartEvent,
   type StopReason,
   type StreamChunk,
+  type ToolCallEvent,
+  type ToolErrorEvent,
+  type ToolResultEvent,
 } from "./src/agent_types.ts";
 export { DEFAULT_BASE_URL, LMStudioClient, type LMStudioClientOptions } from "./src/client.ts";
 export type {
@@ -52,24 +65,31 @@ export type {
   Usage,
 } from "./src/chat.ts";
 export {
-  ChatStream,
-  chatStreamResult,
-  type ChatStreamState,
-  createChatStreamState,
+  type ChatStream,
   decodeChatStream,
   type DecodeChatStreamOptions,
 } from "./src/chat_stream.ts";
 export {
   APIError,
   ConnectionError,
+  ContextOverflowError,
   InvalidResponseError,
   LiveStreamError,
   LMStudioError,
+  ModelNotLoadedError,
   ProtocolError,
+  ResponseTimeoutError,
   ResponseTooLargeError,
   StreamError,
-  TimeoutError,
+  UnsupportedEndpointError,
 } from "./src/errors.ts";
+export type {
+  LoadedModel,
+  LoadModelOptions,
+  ModelInfo,
+  ModelInfoOptions,
+  ModelInfoSource,
+} from "./src/model_info.ts";
 export {
   type AnyTool,
   defineTool,

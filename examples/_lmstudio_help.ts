@@ -6,7 +6,7 @@ import {
   DEFAULT_BASE_URL,
   type LMStudioClient,
   LMStudioError,
-  TimeoutError,
+  ResponseTimeoutError,
 } from "../mod.ts";
 import { env, paint, setExitCode, useColor, writeErr } from "./_runtime.ts";
 
@@ -40,7 +40,7 @@ export function lmStudioHelp(err: unknown, baseURL: string, model?: string): str
       ...startServer,
     );
   }
-  if (err instanceof TimeoutError && err.phase === "response") {
+  if (err instanceof ResponseTimeoutError && err.phase === "response") {
     return block(
       `LM Studio at ${url} did not answer within ${err.timeoutMs / 1000} s.`,
       "  It may still be loading the model (the first request can take a while), or be stuck.",

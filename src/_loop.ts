@@ -10,13 +10,14 @@
 //   reply ends the run with LiveStreamError.
 import type { CallOptions, ChatMessage, ChatModel, ChatParams, ChatResult, Usage } from "./chat.ts";
 import { addUsage } from "./chat.ts";
-import { LiveStreamError, ProtocolError } from "./errors.ts";
+import { ContextOverflowError, LiveStreamError, ProtocolError } from "./errors.ts";
 import type { AgentEvent, AgentResult, StopReason, StreamChunk } from "./agent_types.ts";
 import { MAX_STEPS_FALLBACK_TEXT } from "./agent_types.ts";
 import type { Decision, ExecutedCall, ReplyProtocol } from "./protocols/_reply_protocol.ts";
 import { type AnyTool, runTool, type ToolOutcome } from "./tools.ts";
 import { type Chunking, sliceText, TextSlicer } from "./slice_stream.ts";
 import { clip } from "./_text.ts";
+import { ContextBudget, type ContextSettings } from "./_context_budget.ts";
 
 /** Everything the loop needs, fixed per agent. */
 export interface LoopConfig {
@@ -24,6 +25,7 @@ export interface LoopConfig {
   registry: ReadonlyMap<string, AnyTool>;
   protocol: ReplyProtocol;
   params: ChatParams;
+  context: ContextSettings;
   maxSteps: number;
   modelCall: "stream" | "generate";
   maxToolResultChars: number;
@@ -54,6 +56,13 @@ interface Reply extends ChatResult {
 
 const ZERO_USAGE: Usage = { promptTokens: 0, completionTokens: 0, totalTokens: 0 };
 
+/** What one run accumulates: the history, the summed usage, the context budget. */
+interface RunState {
+  history: ChatMessage[];
+  usage: { total: Usage };
+  budget: ContextBudget;
+}
+
 /** How the conversation ended: the answer to emit, and the live reply it may continue. */
 interface Outcome {
   content: string;
@@ -70,7 +79,10 @@ export async function* agentLoop(
 ): AsyncGenerator<StreamChunk, AgentResult, undefined> {
   const history: ChatMessage[] = [...run.history, { role: "user", content: run.prompt }];
   const usage = { total: ZERO_USAGE };
-  const { content, step, stopReason, live } = yield* converse(cfg, run, history, usage);
+  const budget = new ContextBudget(cfg.context, cfg.model, cfg.params);
+  await budget.learnWindow(run.signal);
+  const state: RunState = { history, usage, budget };
+  const { content, step, stopReason, live } = yield* converse(cfg, run, state);
   // The final answer's chunks are yielded here, not by a helper generator: each level of
   // `yield*` costs every chunk a resumption (measurable at 100k chunks).
   const slices = finalSlices(cfg, run, content, live);
@@ -104,16 +116,16 @@ export async function* agentLoop(
 async function* converse(
   cfg: LoopConfig,
   run: LoopRun,
-  history: ChatMessage[],
-  usage: { total: Usage },
+  state: RunState,
 ): AsyncGenerator<StreamChunk, Outcome, undefined> {
   const { emit } = run;
   const { protocol } = cfg;
+  const { history, usage, budget } = state;
 
   for (let step = 1; step <= cfg.maxSteps; step++) {
     emit({ type: "step_start", step });
     for (let attempt = 0;; attempt++) {
-      const reply = yield* callModel(cfg, run, history, step, { fallback: false });
+      const reply = yield* callModel(cfg, run, state, step, { fallback: false });
       usage.total = addUsage(usage.total, reply.usage) ?? usage.total;
       const decision = decide(cfg, reply);
       const delivered = reply.delivered.length > 0;
@@ -127,6 +139,7 @@ async function* converse(
           );
         }
         emit({ type: "protocol_retry", step, reason: decision.reason, rawText: reply.text });
+        budget.units.push({ at: history.length, count: 2, step, level: 0 });
         history.push({ role: "assistant", content: clip(reply.text, 4000) || "(empty reply)" });
         history.push(protocol.correction(decision.reason));
         continue;
@@ -140,7 +153,16 @@ async function* converse(
       }
       if (delivered) throw liveFailure(reply, "the reply turned out to be a tool call");
       const executed = await runTools(cfg, run, step, decision.calls);
-      history.push(...protocol.toolTurn(reply, executed));
+      const turn = protocol.toolTurn(reply, executed);
+      budget.units.push({
+        at: history.length,
+        count: turn.length,
+        step,
+        // Only what re-rendering needs: the reply itself may be large.
+        tools: { reply: { text: reply.text, toolCalls: reply.toolCalls }, calls: executed },
+        level: 0,
+      });
+      history.push(...turn);
       break;
     }
   }
@@ -149,7 +171,7 @@ async function* converse(
   const step = cfg.maxSteps + 1;
   emit({ type: "max_steps", step });
   history.push(protocol.maxStepsMessage());
-  const reply = yield* callModel(cfg, run, history, step, { fallback: true });
+  const reply = yield* callModel(cfg, run, state, step, { fallback: true });
   usage.total = addUsage(usage.total, reply.usage) ?? usage.total;
   const decision = decide(cfg, reply);
   let content = MAX_STEPS_FALLBACK_TEXT;
@@ -184,20 +206,22 @@ function decide(cfg: LoopConfig, reply: ChatResult): Decision {
 async function* callModel(
   cfg: LoopConfig,
   run: LoopRun,
-  history: ChatMessage[],
+  state: RunState,
   step: number,
   opts: { fallback: boolean },
 ): AsyncGenerator<StreamChunk, Reply, undefined> {
   const { protocol } = cfg;
-  const messages: ChatMessage[] = [
-    { role: "system", content: protocol.systemPrompt },
-    ...history,
-  ];
+  const { history, budget } = state;
+  const system: ChatMessage = { role: "system", content: protocol.systemPrompt };
+  const render = protocol.toolTurn.bind(protocol);
   const onRetry: CallOptions["onRetry"] = (info) =>
     run.emit({ type: "model_retry", step, ...info });
+  // A server-reported overflow gets one harder compaction and one more try per call.
+  let harder = false;
 
   for (;;) {
     const extras = protocol.requestExtras(opts.fallback);
+    const { messages, bytes } = budget.fit(history, system, extras, render, step, run.emit, harder);
     const req = { ...cfg.params, ...extras, messages, signal: run.signal };
     try {
       const reply = cfg.modelCall === "generate"
@@ -211,8 +235,16 @@ async function* callModel(
         finishReason: reply.finishReason,
         ...(reply.usage ? { usage: reply.usage } : {}),
       });
+      budget.observe(bytes, reply.usage);
       return reply;
     } catch (err) {
+      if (
+        err instanceof ContextOverflowError && !harder &&
+        await budget.overflowed(err, bytes, run.signal)
+      ) {
+        harder = true;
+        continue;
+      }
       const notice = protocol.rejected(err, extras);
       if (notice === undefined) throw err;
       run.emit({ type: "response_format_unsupported", step, message: notice });

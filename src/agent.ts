@@ -89,10 +89,26 @@ export interface AgentOptions {
    */
   live?: boolean;
   /**
-   * Tool results longer than this are truncated (with a note) before going back to the model.
+   * Tool results longer than this are truncated (with a note) before going back to the model:
+   * a ceiling; within the context budget they may be cut shorter (see `contextLength`).
    * @default 20_000
    */
   maxToolResultChars?: number;
+  /**
+   * The model's loaded context window, in tokens. By default the agent asks the client
+   * (`client.modelInfo()`: LM Studio's native API, or llama.cpp's) and keeps every prompt
+   * inside that window, leaving room for the reply (`params.max_tokens`, else a quarter of
+   * the window, at most 1024 tokens), by compacting old tool results when needed (see README
+   * "Context windows"). Set it when the server cannot tell.
+   * @default the window the server reports
+   */
+  contextLength?: number;
+  /**
+   * `false` turns the context budget off: no estimate, no compaction (a server's overflow
+   * still ends the run with a `ContextOverflowError`).
+   * @default true
+   */
+  contextBudget?: boolean;
   /** Observes progress of every run. Exceptions thrown here are ignored. */
   onEvent?: (event: AgentEvent) => void;
 }
@@ -205,6 +221,14 @@ export class Agent {
     if (options.instructions !== undefined && typeof options.instructions !== "string") {
       throw new TypeError("Cannot create Agent: instructions must be a string");
     }
+    const contextLength = options.contextLength;
+    if (contextLength !== undefined && (!Number.isInteger(contextLength) || contextLength <= 0)) {
+      throw new RangeError(
+        `Cannot create Agent: contextLength must be a positive integer (tokens), got ${
+          String(contextLength)
+        }`,
+      );
+    }
     const tools = [...(options.tools ?? [])];
     const registry = createToolRegistry(tools);
     // Each tool's JSON Schema, derived once and shared by whichever protocol runs.
@@ -222,6 +246,7 @@ export class Agent {
           responseFormat: options.responseFormat ?? true,
         }),
       params: { ...options.params },
+      context: { contextLength, budget: options.contextBudget ?? true },
       maxSteps,
       modelCall,
       maxToolResultChars,

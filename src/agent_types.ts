@@ -70,47 +70,133 @@ export interface AgentResult {
  * ```
  */
 export type AgentEvent =
-  | { type: "step_start"; step: number }
-  | {
-    type: "model_retry";
-    step: number;
-    attempt: number;
-    delayMs: number;
-    status?: number;
-    error: LMStudioError;
-  }
-  | { type: "model_delta"; step: number; text: string; reasoning: string }
-  | {
-    type: "model_response";
-    step: number;
-    text: string;
-    reasoning: string;
-    finishReason: FinishReason | null;
-    usage?: Usage;
-  }
-  | { type: "protocol_retry"; step: number; reason: string; rawText: string }
-  | { type: "response_format_unsupported"; step: number; message: string }
-  | { type: "tool_call"; step: number; tool: string; arguments: unknown; callId: string }
-  | {
-    type: "tool_result";
-    step: number;
-    tool: string;
-    callId: string;
-    output: string;
-    durationMs: number;
-  }
-  | {
-    type: "tool_error";
-    step: number;
-    tool: string;
-    callId: string;
-    kind: "unknown_tool" | "invalid_arguments" | "execution_error";
-    error: string;
-    durationMs: number;
-  }
-  | { type: "max_steps"; step: number }
-  | { type: "chunk"; chunk: StreamChunk }
-  | { type: "finish"; result: AgentResult };
+  | StepStartEvent
+  | ModelRetryEvent
+  | ModelDeltaEvent
+  | ModelResponseEvent
+  | ProtocolRetryEvent
+  | ResponseFormatUnsupportedEvent
+  | ContextCompactedEvent
+  | ToolCallEvent
+  | ToolResultEvent
+  | ToolErrorEvent
+  | MaxStepsEvent
+  | ChunkEvent
+  | FinishEvent;
+
+/** A step begins: one model turn, and the tools it calls. */
+export interface StepStartEvent {
+  type: "step_start";
+  step: number;
+}
+
+/** A model request failed before its reply began and will be sent again. */
+export interface ModelRetryEvent {
+  type: "model_retry";
+  step: number;
+  /** 1 for the first retry. */
+  attempt: number;
+  delayMs: number;
+  status?: number;
+  error: LMStudioError;
+}
+
+/** A piece of the model's reply as it streams (not yet validated: never show it as the answer). */
+export interface ModelDeltaEvent {
+  type: "model_delta";
+  step: number;
+  text: string;
+  reasoning: string;
+}
+
+/** The model's whole reply, before it is parsed. */
+export interface ModelResponseEvent {
+  type: "model_response";
+  step: number;
+  text: string;
+  reasoning: string;
+  finishReason: FinishReason | null;
+  usage?: Usage;
+}
+
+/** The reply broke the protocol; the model gets one corrective retry. */
+export interface ProtocolRetryEvent {
+  type: "protocol_retry";
+  step: number;
+  reason: string;
+  rawText: string;
+}
+
+/** The server rejected `response_format`; the client's agents go on prompt-only. */
+export interface ResponseFormatUnsupportedEvent {
+  type: "response_format_unsupported";
+  step: number;
+  message: string;
+}
+
+/**
+ * The history was compacted to fit the model's context window (see README "Context
+ * windows"): tool results clipped or summarized, old steps removed.
+ */
+export interface ContextCompactedEvent {
+  type: "context_compacted";
+  step: number;
+  /** The window the prompt must fit, in tokens. */
+  contextLength: number;
+  /** Estimated prompt tokens before and after. */
+  before: number;
+  after: number;
+  /** What was cut, one line per change. */
+  removed: string[];
+}
+
+/** The model asked for a tool. */
+export interface ToolCallEvent {
+  type: "tool_call";
+  step: number;
+  tool: string;
+  arguments: unknown;
+  callId: string;
+}
+
+/** A tool returned; `output` is what the model sees. */
+export interface ToolResultEvent {
+  type: "tool_result";
+  step: number;
+  tool: string;
+  callId: string;
+  output: string;
+  durationMs: number;
+}
+
+/** A tool call failed in a way the model may fix; `error` is what the model sees. */
+export interface ToolErrorEvent {
+  type: "tool_error";
+  step: number;
+  tool: string;
+  callId: string;
+  kind: "unknown_tool" | "invalid_arguments" | "execution_error";
+  error: string;
+  durationMs: number;
+}
+
+/** The step budget is used up: one last call must answer without tools. */
+export interface MaxStepsEvent {
+  type: "max_steps";
+  step: number;
+}
+
+/** A chunk of the final answer was delivered. */
+export interface ChunkEvent {
+  type: "chunk";
+  chunk: StreamChunk;
+}
+
+/** The run ended with an answer. */
+export interface FinishEvent {
+  type: "finish";
+  result: AgentResult;
+}
 
 /**
  * The answer given when even the max-steps fallback reply is not a valid final answer.

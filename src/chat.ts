@@ -6,6 +6,7 @@
  * @module
  */
 import type { LMStudioError } from "./errors.ts";
+import type { ModelInfo, ModelInfoOptions } from "./model_info.ts";
 
 /** One native tool call as it appears in an assistant message (OpenAI shape). */
 export interface ToolCall {
@@ -251,6 +252,12 @@ export interface ChatModel {
   stream(request: ChatRequest, options?: CallOptions): ChatCompletionStream;
   /** One non-streamed completion. */
   generate(request: ChatRequest, options?: CallOptions): Promise<ChatResult>;
+  /**
+   * Optional: what the server says about a model (`undefined`: the connection's default
+   * model). The agent reads `contextLength`, the loaded window, to keep prompts inside it,
+   * and asks again with `refresh: true` after an overflow.
+   */
+  modelInfo?(model?: string, options?: ModelInfoOptions): Promise<ModelInfo>;
 }
 
 /** Adds two usages; `undefined` counts as nothing. */

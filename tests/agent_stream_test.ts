@@ -30,14 +30,17 @@ const call = (tool: string, args: Record<string, unknown>) =>
 
 type Replies = readonly FakeReply[] | ((request: RecordedRequest, index: number) => FakeReply);
 
-/** An agent on a fake server; `signals` holds the AbortSignal of every model request. */
+/**
+ * An agent on a fake server; `signals` holds the AbortSignal of every model request (chat
+ * completions, not model-info lookups).
+ */
 function setup(replies: Replies, options: Omit<AgentOptions, "client"> = {}) {
   const fake = createFakeLMStudio({ replies });
   const signals: AbortSignal[] = [];
   const client = new LMStudioClient({
     model: "m",
     fetch: (input, init) => {
-      if (init?.signal) signals.push(init.signal);
+      if (init?.signal && String(input).endsWith("/chat/completions")) signals.push(init.signal);
       return fake.fetch(input, init);
     },
   });

@@ -31,7 +31,10 @@ const call = (tool: string, args: Record<string, unknown>) =>
 
 type Replies = readonly FakeReply[] | ((request: RecordedRequest, index: number) => FakeReply);
 
-/** A fake server, a client on it, and the AbortSignal of every fetch the client made. */
+/**
+ * A fake server, a client on it, and the AbortSignal of every chat request the client made
+ * (not its model-info lookups).
+ */
 function setup(replies: Replies, clientOptions: LMStudioClientOptions = {}) {
   const fake = createFakeLMStudio({ replies });
   const signals: AbortSignal[] = [];
@@ -40,7 +43,7 @@ function setup(replies: Replies, clientOptions: LMStudioClientOptions = {}) {
     retryBaseDelayMs: 1,
     ...clientOptions,
     fetch: (input, init) => {
-      if (init?.signal) signals.push(init.signal);
+      if (init?.signal && String(input).endsWith("/chat/completions")) signals.push(init.signal);
       return fake.fetch(input, init);
     },
   });

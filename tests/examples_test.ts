@@ -7,7 +7,7 @@ import {
   ConnectionError,
   LMStudioClient,
   LMStudioError,
-  TimeoutError,
+  ResponseTimeoutError,
 } from "../mod.ts";
 import { createFakeLMStudio, type FakeReply } from "../testing.ts";
 import { ANSWER, main as demo, PROMPT } from "../examples/demo.ts";
@@ -121,7 +121,7 @@ describe("examples/edge.ts", () => {
     assert.equal(events.length, 1);
     assert.equal(events[0]!.event, "error");
     const error = events[0]!.data as { name: string; message: string };
-    assert.equal(error.name, "APIError");
+    assert.equal(error.name, "ModelNotLoadedError"); // an APIError: one type whoever noticed
     assert.match(error.message, /No models loaded/);
   });
 
@@ -190,14 +190,20 @@ describe("examples/_lmstudio_help.ts", () => {
       help(new LMStudioError(`No model is loaded at ${url}: load one`))!,
       /no model is loaded/,
     );
-    const timeout = new TimeoutError("no response", { phase: "response", timeoutMs: 300_000 });
+    const timeout = new ResponseTimeoutError("no response", {
+      phase: "response",
+      timeoutMs: 300_000,
+    });
     assert.match(help(timeout)!, /did not answer within 300 s[\s\S]*npm run demo/);
     const unauthorized = new APIError("401", { status: 401, serverMessage: "Invalid API Key" });
     assert.match(help(unauthorized)!, /LMSTUDIO_API_KEY/);
   });
 
   test("other errors get no LM Studio explanation", () => {
-    assert.equal(help(new TimeoutError("silent", { phase: "idle", timeoutMs: 1 })), undefined);
+    assert.equal(
+      help(new ResponseTimeoutError("silent", { phase: "idle", timeoutMs: 1 })),
+      undefined,
+    );
     assert.equal(help(new APIError("500", { status: 500, serverMessage: "boom" })), undefined);
     assert.equal(help(new TypeError("bad")), undefined);
   });

@@ -51,7 +51,10 @@ export interface ReplyProtocol {
   /** The user message after a violation. */
   correction(reason: string): ChatMessage;
   /** The history entries for a tool step: the assistant's call and the results. */
-  toolTurn(reply: ChatResult, calls: readonly ExecutedCall[]): ChatMessage[];
+  toolTurn(
+    reply: Pick<ChatResult, "text" | "toolCalls">,
+    calls: readonly ExecutedCall[],
+  ): ChatMessage[];
   /** The assistant turn recorded for the final answer. */
   finalTurn(content: string): ChatMessage;
   /** The user message that starts the max-steps fallback. */

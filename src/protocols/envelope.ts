@@ -70,7 +70,10 @@ export function createEnvelopeProtocol(options: EnvelopeProtocolOptions): ReplyP
     correction(reason: string): ChatMessage {
       return { role: "user", content: correctionMessage(reason, tools) };
     },
-    toolTurn(_reply: ChatResult, calls: readonly ExecutedCall[]): ChatMessage[] {
+    toolTurn(
+      _reply: Pick<ChatResult, "text" | "toolCalls">,
+      calls: readonly ExecutedCall[],
+    ): ChatMessage[] {
       return envelopeToolTurn(calls);
     },
     finalTurn(content: string): ChatMessage {

@@ -70,7 +70,10 @@ export function createNativeProtocol(options: NativeProtocolOptions): ReplyProto
           "tools with valid JSON arguments, or answer the user in plain text.",
       };
     },
-    toolTurn(reply: ChatResult, calls: readonly ExecutedCall[]): ChatMessage[] {
+    toolTurn(
+      reply: Pick<ChatResult, "text" | "toolCalls">,
+      calls: readonly ExecutedCall[],
+    ): ChatMessage[] {
       // Calls the model wrote as an envelope in its text go back the envelope's way.
       if (!reply.toolCalls?.length) return envelopeToolTurn(calls);
       const toolCalls: ToolCall[] = reply.toolCalls.map((c, i) => ({ ...c, id: calls[i]!.callId }));

@@ -8,14 +8,16 @@ import type { ChatRequestBody } from "./fake_lmstudio.ts";
 
 /**
  * The fake's prompt-token count for a chat request body: the UTF-8 bytes of the JSON of
- * `messages`, plus those of `tools` and `response_format` when present, divided by 4 and
- * rounded up. A stand-in for a tokenizer (about 4 bytes per token, as for English text with
+ * `messages`, plus those of `tools` when present, divided by 4 and rounded up. Like a real
+ * server, `response_format` does not count: LM Studio and llama.cpp turn it into a grammar
+ * that constrains sampling, not into prompt text, while a chat template writes `tools` into
+ * the prompt. A stand-in for a tokenizer (about 4 bytes per token, as for English text with
  * a BPE tokenizer), simple enough for a test to compute the expected number. The fake
  * reports it as `usage.prompt_tokens` when a reply scripts no usage, and compares it with
  * the loaded context length.
  *
- * @param body The request body (`messages`, and optionally `tools`, `response_format`).
- * @returns ceil((bytes(JSON(messages)) + bytes(JSON(tools)) + bytes(JSON(response_format))) / 4)
+ * @param body The request body (`messages`, and optionally `tools`).
+ * @returns ceil((bytes(JSON(messages)) + bytes(JSON(tools))) / 4)
  *
  * @example Know in advance whether a prompt fits a 512-token window
  * ```ts
@@ -25,14 +27,11 @@ import type { ChatRequestBody } from "./fake_lmstudio.ts";
  * ```
  */
 export function countPromptTokens(
-  body: Pick<ChatRequestBody, "messages" | "tools" | "response_format">,
+  body: Pick<ChatRequestBody, "messages" | "tools">,
 ): number {
   const encoder = new TextEncoder();
   let bytes = encoder.encode(JSON.stringify(body.messages ?? [])).length;
   if (body.tools !== undefined) bytes += encoder.encode(JSON.stringify(body.tools)).length;
-  if (body.response_format !== undefined) {
-    bytes += encoder.encode(JSON.stringify(body.response_format)).length;
-  }
   return Math.ceil(bytes / 4);
 }
 
