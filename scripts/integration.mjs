@@ -5,7 +5,8 @@
 //   1. build llama-server (cached under $HOME/.cache; the first build takes ~25 min on 2 cores);
 //   2. start it on a free loopback port, run every integration file on the three runtimes;
 //   3. restart it with an API key (PEER_API_KEY) and run the key tests (auth_test.ts) again;
-//   4. stop it by its pid, whatever happened.
+//   4. restart it with a 512-token window (-c 768) and run the context-budget tests;
+//   5. stop it by its pid, whatever happened.
 //
 // Prints "N passed, N failed" last; exits non-zero on any failure.
 //
@@ -200,10 +201,12 @@ async function main() {
   buildServer();
   const v = versions();
   console.log(`runtimes: ${v.deno} | ${v.bun} | ${v.node}`);
+  const CONTEXT_FILE = "tests/integration/context_window_test.ts";
   const files = readdirSync(join(root, "tests", "integration"))
     .filter((f) => f.endsWith("_test.ts"))
     .sort()
-    .map((f) => `tests/integration/${f}`);
+    .map((f) => `tests/integration/${f}`)
+    .filter((f) => f !== CONTEXT_FILE);
   const summary = [];
   let passed = 0;
   let failed = 0;
@@ -215,13 +218,24 @@ async function main() {
       files: ["tests/integration/auth_test.ts"],
       apiKey: `peer-${Date.now()}`,
     },
+    // The context budget needs a small window: `-c 768` serves 512 tokens a slot.
+    {
+      tag: "integration with a 512-token window",
+      files: [CONTEXT_FILE],
+      serverArgs: ["-c", "768"],
+      env: { PEER_CONTEXT: "512" },
+    },
   ];
   for (const pass of passes) {
     let server;
     try {
-      server = await startServer({ apiKey: pass.apiKey, serverArgs: SERVER_ARGS });
+      server = await startServer({
+        apiKey: pass.apiKey,
+        serverArgs: [...SERVER_ARGS, ...(pass.serverArgs ?? [])],
+      });
       console.log(`integration: llama-server pid ${server.pid}, ${server.env.LMSTUDIO_BASE_URL}`);
-      const r = await runSuites(rt, pass.files, server.env, pass.tag, summary);
+      const serverEnv = { ...server.env, ...pass.env };
+      const r = await runSuites(rt, pass.files, serverEnv, pass.tag, summary);
       passed += r.passed;
       failed += r.failed;
     } catch (err) {

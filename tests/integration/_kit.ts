@@ -51,11 +51,18 @@ export interface SentRequest {
  * would replay the same random draws at every step of a run (each step then repeats the
  * first step's choice); a seed per request samples like an unseeded server, reproducibly.
  */
-export function recordingFetch(sent: SentRequest[], seed?: number): typeof fetch {
+export function recordingFetch(
+  sent: SentRequest[],
+  seed?: number,
+  options: { chatOnly?: boolean } = {},
+): typeof fetch {
   let requests = 0;
   let previous = "";
   let seeded: string | undefined;
   return ((input: RequestInfo | URL, init?: RequestInit) => {
+    if (options.chatOnly && !String(input).endsWith("/chat/completions")) {
+      return fetch(input, init);
+    }
     const method = init?.method ?? "GET";
     const raw = typeof init?.body === "string" ? init.body : undefined;
     const key = `${method} ${input} ${raw}`;

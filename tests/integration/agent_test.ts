@@ -48,7 +48,7 @@ function makeAgent(options: AgentOptions & { seed?: number; temperature?: number
   const events: AgentEvent[] = [];
   const { seed, temperature = 0.7, ...rest } = options;
   const agent = new Agent({
-    client: new LMStudioClient({ fetch: recordingFetch(sent, seed) }),
+    client: new LMStudioClient({ fetch: recordingFetch(sent, seed, { chatOnly: true }) }),
     tools: [add, lookup],
     maxSteps: 3,
     params: { temperature, max_tokens: 200 },
