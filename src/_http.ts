@@ -202,7 +202,14 @@ export class Http {
   ): Promise<{ json: unknown; status: number }> {
     const { response, clear, timeout } = await this.send(method, url, body, signal, onRetry);
     try {
-      const json = await this.readJson(response, this.label(method, url), [signal, timeout]);
+      const label = this.label(method, url);
+      // An event stream never is one JSON value, and may never end: not read at all.
+      const type = response.headers.get("content-type") ?? "";
+      if (/text\/event-stream/i.test(type)) {
+        response.body?.cancel().catch(() => {});
+        throw new InvalidResponseError(`${label}: expected JSON but got ${JSON.stringify(type)}`);
+      }
+      const json = await this.readJson(response, label, [signal, timeout]);
       return { json, status: response.status };
     } finally {
       clear();
