@@ -14,8 +14,8 @@ import {
   LMStudioClient,
   type StreamChunk,
   StreamError,
-  TimeoutError,
 } from "../mod.ts";
+import { ResponseTimeoutError } from "../src/errors.ts";
 import { chatCompletionEvents, encodeSSE, type ServerFlavor, splitBytes } from "../testing.ts";
 import {
   cutAt,
@@ -469,11 +469,11 @@ const FAILURES: Failure[] = [
   {
     name: "a body that stalls (idle timeout)",
     body: () => stalledBody([enc(contentEvents(HEAD))]),
-    error: TimeoutError,
+    error: ResponseTimeoutError,
     partial: PARTIAL,
     check: (err) => {
-      assert.equal((err as TimeoutError).phase, "idle");
-      assert.equal((err as TimeoutError).timeoutMs, 40);
+      assert.equal((err as ResponseTimeoutError).phase, "idle");
+      assert.equal((err as ResponseTimeoutError).timeoutMs, 40);
     },
   },
   {

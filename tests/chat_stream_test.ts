@@ -13,8 +13,8 @@ import {
   type LMStudioClientOptions,
   ResponseTooLargeError,
   StreamError,
-  TimeoutError,
 } from "../mod.ts";
+import { ResponseTimeoutError } from "../src/errors.ts";
 import {
   chatCompletionEvents,
   createFakeLMStudio,
@@ -561,13 +561,13 @@ describe("stream errors", () => {
     }
   });
 
-  test("a stall past idleTimeoutMs throws TimeoutError phase idle, in-process", async () => {
+  test("a stall past idleTimeoutMs throws ResponseTimeoutError phase idle, in-process", async () => {
     const { client: c } = client({ replies: [{ content: "x y z w", stallAfterEvents: 2 }] }, {
       idleTimeoutMs: 60,
     });
     const started = Date.now();
     const { result, pending } = await trackSrcTimers(() => collect(c.stream({ messages: USER })));
-    const err = assertInstance(result.error, TimeoutError);
+    const err = assertInstance(result.error, ResponseTimeoutError);
     assert.equal(err.phase, "idle");
     assert.equal(err.timeoutMs, 60);
     assert.equal(err.partialText, "x y");
@@ -576,7 +576,7 @@ describe("stream errors", () => {
     assert.equal(pending, 0, "no timer left behind");
   });
 
-  test("a stall past idleTimeoutMs throws TimeoutError phase idle, over a real socket", async () => {
+  test("a stall past idleTimeoutMs throws ResponseTimeoutError phase idle, over a real socket", async () => {
     const fake = createFakeLMStudio({ replies: [{ content: "x y z w", stallAfterEvents: 2 }] });
     let cancelled = false;
     const server = await serve(async (req) =>
@@ -585,7 +585,7 @@ describe("stream errors", () => {
     try {
       const c = new LMStudioClient({ baseURL: server.baseURL, model: "m", idleTimeoutMs: 150 });
       const { text, error } = await collect(c.stream({ messages: USER }));
-      const err = assertInstance(error, TimeoutError);
+      const err = assertInstance(error, ResponseTimeoutError);
       assert.equal(err.phase, "idle");
       assert.equal(err.partialText, "x y");
       assert.equal(text, "x y");

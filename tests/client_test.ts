@@ -11,8 +11,8 @@ import {
   LMStudioError,
   ResponseTooLargeError,
   StreamError,
-  TimeoutError,
 } from "../mod.ts";
+import { ResponseTimeoutError } from "../src/errors.ts";
 import { createFakeLMStudio, type FakeReply } from "../testing.ts";
 import {
   assertInstance,
@@ -463,7 +463,7 @@ describe("HTTP errors", () => {
 });
 
 describe("timeouts and connection failures", () => {
-  test("a slow first byte throws TimeoutError phase response, in-process, without retrying", async () => {
+  test("a slow first byte throws ResponseTimeoutError phase response, in-process, without retrying", async () => {
     for (const call of ["generate", "stream"] as const) {
       const fake = createFakeLMStudio({ replies: [{ content: "late", firstByteDelayMs: 5_000 }] });
       const client = new LMStudioClient({ fetch: fake.fetch, model: "m", timeoutMs: 50 });
@@ -475,7 +475,7 @@ describe("timeouts and connection failures", () => {
             : client.stream({ messages: USER }).finalResult(),
         )
       );
-      const t = assertInstance(err, TimeoutError);
+      const t = assertInstance(err, ResponseTimeoutError);
       assert.equal(t.phase, "response");
       assert.equal(t.timeoutMs, 50);
       assert.match(t.message, /timeoutMs/);
@@ -485,7 +485,7 @@ describe("timeouts and connection failures", () => {
     }
   });
 
-  test("a slow first byte throws TimeoutError phase response over a real socket", async () => {
+  test("a slow first byte throws ResponseTimeoutError phase response over a real socket", async () => {
     const fake = createFakeLMStudio({ replies: [{ content: "late", firstByteDelayMs: 5_000 }] });
     const server = await serve(fake.handler);
     try {
@@ -493,7 +493,7 @@ describe("timeouts and connection failures", () => {
       const started = Date.now();
       const err = assertInstance(
         await rejection(client.generate({ messages: USER })),
-        TimeoutError,
+        ResponseTimeoutError,
       );
       assert.equal(err.phase, "response");
       assert.ok(Date.now() - started < 1000);

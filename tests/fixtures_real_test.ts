@@ -76,7 +76,21 @@ function clientFor(
   const client = new LMStudioClient({
     model: "tiny-peer",
     maxRetries: 0,
-    fetch: (() => Promise.resolve(respond(n++))) as typeof fetch,
+    // Chat requests replay the transcripts in order. Anything else (the agent's model-info
+    // lookups) gets what llama-server answers: its /v1/models capture, 404 elsewhere.
+    fetch: ((input: RequestInfo | URL) => {
+      const path = new URL(String(input)).pathname;
+      if (path.endsWith("/chat/completions")) return Promise.resolve(respond(n++));
+      if (path === "/v1/models") return Promise.resolve(replay("llamacpp_models.json"));
+      return Promise.resolve(
+        Response.json(
+          { error: { code: 404, message: "File Not Found", type: "not_found_error" } },
+          {
+            status: 404,
+          },
+        ),
+      );
+    }) as typeof fetch,
     ...options,
   });
   return { client, calls: () => n };

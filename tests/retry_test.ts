@@ -10,8 +10,8 @@ import {
   type LMStudioClientOptions,
   type RetryInfo,
   StreamError,
-  TimeoutError,
 } from "../mod.ts";
+import { ResponseTimeoutError } from "../src/errors.ts";
 import { createFakeLMStudio, type FakeReply } from "../testing.ts";
 import { abortableDelay, isRetryableStatus, parseRetryAfter, retryDelay } from "../src/_retry.ts";
 import { assertInstance, trackSrcTimers, USER } from "./_kit/client_kit.ts";
@@ -372,7 +372,7 @@ describe("client retries", () => {
         APIError,
       ],
       [{ content: "a b c", omitDone: true, finishReason: null }, {}, StreamError],
-      [{ content: "a b c", stallAfterEvents: 1 }, { idleTimeoutMs: 30 }, TimeoutError],
+      [{ content: "a b c", stallAfterEvents: 1 }, { idleTimeoutMs: 30 }, ResponseTimeoutError],
     ];
     for (const [reply, options, cls] of faults) {
       const { fake, client, retries, onRetry } = setup([reply, { content: "second" }], {
@@ -387,12 +387,15 @@ describe("client retries", () => {
     }
   });
 
-  test("a TimeoutError before the first byte is not retried", async () => {
+  test("a ResponseTimeoutError before the first byte is not retried", async () => {
     const { fake, client, retries, onRetry } = setup(
       [{ content: "x", firstByteDelayMs: 2_000 }, { content: "y" }],
       { timeoutMs: 20, maxRetries: 3 },
     );
-    assertInstance(await rejection(client.generate({ messages: USER }, { onRetry })), TimeoutError);
+    assertInstance(
+      await rejection(client.generate({ messages: USER }, { onRetry })),
+      ResponseTimeoutError,
+    );
     assert.equal(fake.chatRequests.length, 1);
     assert.deepEqual(retries, []);
   });

@@ -17,8 +17,8 @@ import {
   type LMStudioClientOptions,
   ProtocolError,
   StreamError,
-  TimeoutError,
 } from "../mod.ts";
+import { ResponseTimeoutError } from "../src/errors.ts";
 import { createFakeLMStudio, type FakeReply } from "../testing.ts";
 import { closedPort, serve } from "./_kit/serve.ts";
 import { deepStringify } from "./_kit/reliability_kit.ts";
@@ -174,7 +174,7 @@ describe("the API key never leaks", () => {
     const server = await serve(slow.handler);
     try {
       const run = await runAgent({ baseURL: server.baseURL, timeoutMs: 30, maxRetries: 0 });
-      assert.ok(run.error instanceof TimeoutError && run.error.phase === "response");
+      assert.ok(run.error instanceof ResponseTimeoutError && run.error.phase === "response");
       checkAll("response timeout", run);
     } finally {
       await server.close();
@@ -183,7 +183,10 @@ describe("the API key never leaks", () => {
       replies: [{ content: final("stalls here"), stallAfterEvents: 2 }],
     });
     const run = await runAgent({ fetch: stall.fetch, idleTimeoutMs: 30 });
-    assert.ok(run.error instanceof TimeoutError && run.error.phase === "idle", String(run.error));
+    assert.ok(
+      run.error instanceof ResponseTimeoutError && run.error.phase === "idle",
+      String(run.error),
+    );
     checkAll("idle timeout", run);
   });
 
