@@ -18,6 +18,7 @@ import { type AnyTool, runTool, type ToolOutcome } from "./tools.ts";
 import { type Chunking, sliceText, TextSlicer } from "./slice_stream.ts";
 import { clip } from "./_text.ts";
 import { ContextBudget, type ContextSettings } from "./_context_budget.ts";
+import { ReasoningSplitter, replyReasoning } from "./_reasoning.ts";
 
 /** Everything the loop needs, fixed per agent. */
 export interface LoopConfig {
@@ -80,7 +81,6 @@ export async function* agentLoop(
   const history: ChatMessage[] = [...run.history, { role: "user", content: run.prompt }];
   const usage = { total: ZERO_USAGE };
   const budget = new ContextBudget(cfg.context, cfg.model, cfg.params);
-  await budget.learnWindow(run.signal);
   const state: RunState = { history, usage, budget };
   const { content, step, stopReason, live } = yield* converse(cfg, run, state);
   // The final answer's chunks are yielded here, not by a helper generator: each level of
@@ -221,6 +221,7 @@ async function* callModel(
 
   for (;;) {
     const extras = protocol.requestExtras(opts.fallback);
+    await budget.ready(run.signal);
     const { messages, bytes } = budget.fit(history, system, extras, render, step, run.emit, harder);
     const req = { ...cfg.params, ...extras, messages, signal: run.signal };
     try {
@@ -231,7 +232,8 @@ async function* callModel(
         type: "model_response",
         step,
         text: reply.text,
-        reasoning: reply.reasoning,
+        // One reasoning channel: the server's reasoning field, then inline blocks (<think>…).
+        reasoning: replyReasoning(reply),
         finishReason: reply.finishReason,
         ...(reply.usage ? { usage: reply.usage } : {}),
       });
@@ -273,9 +275,13 @@ async function* streamReply(
   const delivered: string[] = [];
   const held: string[] = [];
   const stream = cfg.model.stream(req, { onRetry });
+  // Inline reasoning blocks in the content stream out as model_delta reasoning, as they arrive.
+  const inline = new ReasoningSplitter();
   try {
     for await (const delta of stream) {
-      run.emit({ type: "model_delta", step, text: delta.text, reasoning: delta.reasoning });
+      if (!inline.answering && delta.text !== "") inline.push(delta.text);
+      const reasoning = delta.reasoning + inline.takeReasoning();
+      run.emit({ type: "model_delta", step, text: delta.text, reasoning });
       if (!live || delta.text === "") continue;
       const text = live.push(delta.text);
       if (text === "") continue;

@@ -235,7 +235,7 @@ describe("LiveFinalExtractor", () => {
   });
 
   test("text before the object makes the reply not_final at once", () => {
-    for (const start of ["Sure! ", "<thinking>", "````", "``x"]) {
+    for (const start of ["Sure! ", "<reflect>", "````", "``x"]) {
       const ex = new LiveFinalExtractor();
       ex.push(start);
       assert.equal(ex.state, "not_final", start);

@@ -33,7 +33,9 @@ describe("splitReasoning()", () => {
       false,
     ],
     ["Use <think>…</think> for reasoning.", "Use <think>…</think> for reasoning.", "", false],
-    ["<thinking>not our tag</thinking>", "<thinking>not our tag</thinking>", "", false],
+    // <thinking> is a reasoning format since issue 17; a tag the splitter does not know stays answer.
+    ["<thinking>now our tag</thinking>", "", "now our tag", false],
+    ["<reflect>not our tag</reflect>", "<reflect>not our tag</reflect>", "", false],
     ["<thi", "<thi", "", false],
     ["<<think>x</think>", "<<think>x</think>", "", false],
     ["<think>a < b </thin <</think>ok", "ok", "a < b </thin <", false],

@@ -5,6 +5,8 @@
 import type { ChatMessage, ChatParams, ChatResult } from "../chat.ts";
 import { APIError } from "../errors.ts";
 import { LiveFinalExtractor } from "../_live_final.ts";
+import { splitReasoning } from "../_reasoning.ts";
+import { readTextToolCalls } from "./_text_tool_calls.ts";
 import { type Envelope, parseEnvelope } from "./_envelope_parser.ts";
 import {
   buildSystemPrompt,
@@ -63,9 +65,18 @@ export function createEnvelopeProtocol(options: EnvelopeProtocolOptions): ReplyP
     },
     decide(reply: ChatResult): Decision {
       const parsed = parseEnvelope(reply.text);
-      return parsed.ok
-        ? fromEnvelope(parsed.envelope)
-        : { kind: "violation", reason: parsed.reason };
+      if (parsed.ok) return fromEnvelope(parsed.envelope);
+      // Not an envelope, but maybe unmistakably a call in the model's own template format.
+      const written = readTextToolCalls(splitReasoning(reply.text).text, tools);
+      if (written.kind === "calls") return { kind: "tools", calls: written.calls };
+      if (written.kind === "invalid") {
+        return {
+          kind: "violation",
+          reason:
+            `The reply is a tool call written as text that cannot be used: ${written.reason}.`,
+        };
+      }
+      return { kind: "violation", reason: parsed.reason };
     },
     correction(reason: string): ChatMessage {
       return { role: "user", content: correctionMessage(reason, tools) };
@@ -97,11 +108,11 @@ export function fromEnvelope(envelope: Envelope): Decision {
 /**
  * History for an envelope tool step: the call as the envelope the model wrote (re-encoded),
  * and the result as a plain user turn, which works with chat templates that reject
- * `role: "tool"` messages. The envelope protocol has one call per reply.
+ * `role: "tool"` messages. An envelope has one call; several calls (written in a model's own
+ * text format) become one such pair each, in order.
  */
 export function envelopeToolTurn(calls: readonly ExecutedCall[]): ChatMessage[] {
-  const { call, outcome } = calls[0]!;
-  return [
+  return calls.flatMap(({ call, outcome }): ChatMessage[] => [
     {
       role: "assistant",
       content: envelopeText({
@@ -111,7 +122,7 @@ export function envelopeToolTurn(calls: readonly ExecutedCall[]): ChatMessage[] 
       }),
     },
     { role: "user", content: toolResultMessage(outcome) },
-  ];
+  ]);
 }
 
 function envelopeText(envelope: Envelope): string {

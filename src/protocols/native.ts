@@ -1,8 +1,15 @@
 // Native tool calling: tools go to the server as OpenAI `tools`, calls come back as
 // `tool_calls`, results go back as `role: "tool"` messages; the final answer is plain text.
 // For models trained for tool calling and servers whose chat template handles tools.
+//
+// Models often write their calls as text instead (their own template format in `content`, when
+// the server did not recognize it): those are recovered by `_text_tool_calls.ts`, and go back
+// into the history as native `tool_calls` with `role: "tool"` results, so the chat template
+// renders them in the model's own format again. Reasoning is never sent back: the assistant
+// turn of a tool step carries the reply's text without its reasoning blocks.
 import type { ChatMessage, ChatParams, ChatResult, ToolCall, ToolSpec } from "../chat.ts";
 import { ReasoningSplitter, splitReasoning } from "../_reasoning.ts";
+import { CALL_MARKERS, readTextToolCalls } from "./_text_tool_calls.ts";
 import { LiveFinalExtractor } from "../_live_final.ts";
 import { errorMessage } from "../_text.ts";
 import { argumentsTooLarge } from "./_json_scan.ts";
@@ -33,7 +40,8 @@ export function nativeToolSpecs(tools: readonly ToolDescription[]): ToolSpec[] {
 
 /** The native protocol for one agent. */
 export function createNativeProtocol(options: NativeProtocolOptions): ReplyProtocol {
-  const specs = nativeToolSpecs(options.tools);
+  const { tools } = options;
+  const specs = nativeToolSpecs(tools);
   return {
     systemPrompt: systemPrompt(specs.length > 0, options.instructions),
     requestExtras(fallback: boolean): Partial<ChatParams> {
@@ -52,7 +60,7 @@ export function createNativeProtocol(options: NativeProtocolOptions): ReplyProto
         return {
           kind: "violation",
           reason: unclosed
-            ? "the reply ended inside a <think> block, with no answer after it"
+            ? "the reply ended inside a reasoning block (<think>…), with no answer after it"
             : "the reply had neither text nor a tool call",
         };
       }
@@ -60,6 +68,15 @@ export function createNativeProtocol(options: NativeProtocolOptions): ReplyProto
       if (text.startsWith("{") || text.startsWith("```")) {
         const parsed = parseEnvelope(reply.text);
         if (parsed.ok) return fromEnvelope(parsed.envelope);
+      }
+      // Or a call in its own template's text format.
+      const written = readTextToolCalls(text, tools);
+      if (written.kind === "calls") return { kind: "tools", calls: written.calls };
+      if (written.kind === "invalid") {
+        return {
+          kind: "violation",
+          reason: `a tool call written as text is unusable: ${written.reason}`,
+        };
       }
       return { kind: "final", content: text };
     },
@@ -74,11 +91,24 @@ export function createNativeProtocol(options: NativeProtocolOptions): ReplyProto
       reply: Pick<ChatResult, "text" | "toolCalls">,
       calls: readonly ExecutedCall[],
     ): ChatMessage[] {
-      // Calls the model wrote as an envelope in its text go back the envelope's way.
-      if (!reply.toolCalls?.length) return envelopeToolTurn(calls);
-      const toolCalls: ToolCall[] = reply.toolCalls.map((c, i) => ({ ...c, id: calls[i]!.callId }));
+      let toolCalls: ToolCall[];
+      let content: string | null = null;
+      if (reply.toolCalls?.length) {
+        toolCalls = reply.toolCalls.map((c, i) => ({ ...c, id: calls[i]!.callId }));
+        content = splitReasoning(reply.text).text || null;
+      } else if (writtenAsEnvelope(reply.text)) {
+        // Calls the model wrote as an envelope in its text go back the envelope's way.
+        return envelopeToolTurn(calls);
+      } else {
+        // Calls recovered from the model's own text format: as native calls, without the text.
+        toolCalls = calls.map(({ call, callId }) => ({
+          id: callId,
+          type: "function",
+          function: { name: call.name, arguments: argumentsText(call) },
+        }));
+      }
       return [
-        { role: "assistant", content: reply.text || null, tool_calls: toolCalls },
+        { role: "assistant", content, tool_calls: toolCalls },
         ...calls.map(({ outcome, callId }): ChatMessage => ({
           role: "tool",
           tool_call_id: callId,
@@ -97,7 +127,7 @@ export function createNativeProtocol(options: NativeProtocolOptions): ReplyProto
       };
     },
     live(): LiveView {
-      return new NativeLiveView();
+      return new NativeLiveView(tools.length > 0);
     },
   };
 }
@@ -111,6 +141,19 @@ function systemPrompt(hasTools: boolean, instructions?: string): string {
   ];
   if (instructions?.trim()) parts.push(instructions.trim());
   return parts.join("\n\n");
+}
+
+/** Whether a reply without native calls was a JSON envelope written as text. */
+function writtenAsEnvelope(reply: string): boolean {
+  const { text } = splitReasoning(reply);
+  return (text.startsWith("{") || text.startsWith("```")) && parseEnvelope(reply).ok;
+}
+
+/** A recovered call's arguments as the JSON string `tool_calls` carry. */
+function argumentsText(call: RequestedCall): string {
+  // Unparsable arguments are kept as the model wrote them.
+  if (call.argsError !== undefined && typeof call.args === "string") return call.args;
+  return JSON.stringify(call.args ?? {});
 }
 
 function requestedCall(call: ToolCall): RequestedCall {
@@ -131,23 +174,46 @@ function requestedCall(call: ToolCall): RequestedCall {
 
 /**
  * Live text of one native reply: plain text as it comes, or, when the model writes the JSON
- * envelope as text, the envelope's decoded content. Which one is decided by the first
- * character of the answer, after the reasoning splitter.
+ * envelope as text, the envelope's decoded content. Which one is decided by the start of the
+ * answer, after the reasoning splitter. With tools, an answer that starts like a call written
+ * as text (a call marker, or `[`: Mistral's markers and JSON lists) is never shown live: the
+ * buffered decision may turn it into calls. An answer that only later turns out to contain a
+ * call has been shown already, and ends the run with a LiveStreamError.
  */
 class NativeLiveView implements LiveView {
   #splitter = new ReasoningSplitter();
   #envelope: LiveFinalExtractor | undefined;
-  #decided = false;
+  #tools: boolean;
+  #mode: "undecided" | "text" | "held" = "undecided";
+  // The answer's start, held while it may still be a call marker ("<tool_" …).
+  #lead = "";
+
+  constructor(tools: boolean) {
+    this.#tools = tools;
+  }
 
   push(delta: string): string {
     if (this.#envelope) return this.#envelope.push(delta);
+    if (this.#mode === "held") return "";
     const text = this.#splitter.push(delta);
-    if (this.#decided || text === "") return text;
-    this.#decided = true;
-    if (text.startsWith("{") || text.startsWith("`")) {
+    if (this.#mode === "text" || text === "") return text;
+    const lead = this.#lead + text;
+    if (lead.startsWith("{") || lead.startsWith("`")) {
       this.#envelope = new LiveFinalExtractor();
-      return this.#envelope.push(text);
+      return this.#envelope.push(lead);
     }
-    return text;
+    if (this.#tools) {
+      if (lead.startsWith("[") || CALL_MARKERS.some((m) => lead.startsWith(m))) {
+        this.#mode = "held";
+        return "";
+      }
+      if (CALL_MARKERS.some((m) => m.startsWith(lead))) {
+        this.#lead = lead;
+        return "";
+      }
+    }
+    this.#mode = "text";
+    this.#lead = "";
+    return lead;
   }
 }
