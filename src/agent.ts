@@ -16,6 +16,14 @@ import { describeTools } from "./tool_schema.ts";
 import { abortableDelay } from "./_retry.ts";
 import { anySignal } from "./_abort.ts";
 
+/** What each `reasoning` setting sends as `reasoning_effort` (OpenAI's vocabulary). */
+const REASONING_EFFORT: Readonly<Record<string, string>> = {
+  off: "none",
+  low: "low",
+  medium: "medium",
+  high: "high",
+};
+
 /**
  * Options for {@link Agent}.
  *
@@ -66,6 +74,15 @@ export interface AgentOptions {
    * @default true
    */
   responseFormat?: boolean;
+  /**
+   * How much a reasoning model should think before it answers, sent as `reasoning_effort`
+   * (`"off"` as `"none"`) on every call; overrides `params.reasoning_effort`. Servers differ:
+   * LM Studio applies it on `/v1` only for models whose template reads it (gpt-oss and some
+   * others) and ignores `"off"` there (lmstudio-bug-tracker #2413); see README "Messy model
+   * output". Whatever the setting, earlier turns' reasoning is never sent back to the model.
+   * @default undefined (nothing is sent: the model's own default)
+   */
+  reasoning?: "off" | "low" | "medium" | "high";
   /** Sampling parameters for every model call (temperature, max_tokens, …). */
   params?: Omit<ChatParams, "response_format" | "tools" | "tool_choice">;
   /**
@@ -229,6 +246,14 @@ export class Agent {
         }`,
       );
     }
+    const reasoning = options.reasoning;
+    if (reasoning !== undefined && !Object.hasOwn(REASONING_EFFORT, reasoning)) {
+      throw new TypeError(
+        `Cannot create Agent: reasoning must be "off", "low", "medium" or "high", got ${
+          String(reasoning)
+        }`,
+      );
+    }
     const tools = [...(options.tools ?? [])];
     const registry = createToolRegistry(tools);
     // Each tool's JSON Schema, derived once and shared by whichever protocol runs.
@@ -245,7 +270,9 @@ export class Agent {
           instructions: options.instructions,
           responseFormat: options.responseFormat ?? true,
         }),
-      params: { ...options.params },
+      params: reasoning === undefined
+        ? { ...options.params }
+        : { ...options.params, reasoning_effort: REASONING_EFFORT[reasoning] },
       context: { contextLength, budget: options.contextBudget ?? true },
       maxSteps,
       modelCall,

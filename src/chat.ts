@@ -97,6 +97,12 @@ export interface ChatParams {
   };
   /** LM Studio: seconds a just-in-time loaded model stays loaded. */
   ttl?: number;
+  /**
+   * How much a reasoning model thinks before it answers (OpenAI's `reasoning_effort`; LM Studio
+   * honours it on `/v1` for some models only, see README "Messy model output").
+   */
+  // deno-lint-ignore ban-types
+  reasoning_effort?: "none" | "minimal" | "low" | "medium" | "high" | (string & {});
   /** Any other body fields, merged last. */
   extra?: Record<string, unknown>;
 }
