@@ -5,8 +5,20 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { ReasoningSplitter, splitReasoning } from "../src/_reasoning.ts";
-import { Agent, type AgentOptions, LMStudioClient, type StreamChunk } from "../mod.ts";
+import { readFileSync } from "node:fs";
+import {
+  ANSWER_MARKERS,
+  REASONING_BLOCKS,
+  ReasoningSplitter,
+  splitReasoning,
+} from "../src/_reasoning.ts";
+import {
+  Agent,
+  type AgentEvent,
+  type AgentOptions,
+  LMStudioClient,
+  type StreamChunk,
+} from "../mod.ts";
 import { createFakeLMStudio } from "../testing.ts";
 import { cutText } from "./_kit/reliability_kit.ts";
 
@@ -162,4 +174,163 @@ describe("buffered and live mode agree on every reply", () => {
       );
     });
   }
+});
+
+// ---- every reasoning format (issue 17) --------------------------------------------------------
+
+interface FormatCase {
+  name: string;
+  source: string;
+  content: string;
+  answer: string;
+  reasoning: string;
+  unclosed?: boolean;
+}
+
+const formats: FormatCase[] = JSON.parse(
+  readFileSync(new URL("./fixtures/reasoning/formats.json", import.meta.url), "utf8"),
+).cases;
+
+/** Pushes `pieces`; returns the answer, the reasoning and the streamed reasoning pieces joined. */
+function feedStreaming(pieces: readonly string[]) {
+  const splitter = new ReasoningSplitter();
+  const text: string[] = [];
+  const streamed: string[] = [];
+  for (const p of pieces) {
+    text.push(splitter.push(p));
+    streamed.push(splitter.takeReasoning());
+  }
+  text.push(splitter.end());
+  streamed.push(splitter.takeReasoning());
+  return { text: text.join(""), reasoning: splitter.reasoning, streamed: streamed.join("") };
+}
+
+interface Watched {
+  text?: string;
+  chunks: string;
+  error?: string;
+  /** model_delta reasoning, joined. */
+  deltaReasoning: string;
+  /** model_response reasoning of the first reply. */
+  responseReasoning?: string;
+}
+
+async function watch(
+  deltas: readonly string[],
+  live: boolean,
+  reply: { reasoning?: string } = {},
+): Promise<Watched> {
+  const fake = createFakeLMStudio({ replies: [{ deltas, ...reply }, { deltas, ...reply }] });
+  const client = new LMStudioClient({ fetch: fake.fetch, model: "m", maxRetries: 0 });
+  const events: AgentEvent[] = [];
+  const agent = new Agent({ client, protocol: "native", onEvent: (e) => events.push(e) });
+  const chunks: StreamChunk[] = [];
+  const out: Watched = { chunks: "", deltaReasoning: "" };
+  const stream = agent.stream("q", { live });
+  try {
+    for await (const chunk of stream) chunks.push(chunk);
+    out.text = (await stream.result).text;
+  } catch (err) {
+    out.error = (err as Error).name;
+  }
+  out.chunks = chunks.map((c) => c.text).join("");
+  const first = events.findIndex((e) => e.type === "model_response");
+  out.deltaReasoning = events.slice(0, first).flatMap((e) =>
+    e.type === "model_delta" ? [e.reasoning] : []
+  ).join("");
+  const response = events[first];
+  if (response?.type === "model_response") out.responseReasoning = response.reasoning;
+  return out;
+}
+
+describe("every reasoning format: one reasoning channel", () => {
+  test("no opening tag is a prefix of another; no closing tag repeats its first character", () => {
+    const tags = [...REASONING_BLOCKS.map((b) => b.open), ...ANSWER_MARKERS];
+    for (const a of tags) {
+      for (const b of tags) if (a !== b) assert.ok(!b.startsWith(a), `${a} / ${b}`);
+    }
+    for (const { close } of REASONING_BLOCKS) assert.ok(!close.slice(1).includes(close[0]!), close);
+  });
+
+  for (const f of formats) {
+    test(`${f.name}: whole, every 2-piece split and 1-char pieces (${f.source.slice(0, 40)}…)`, () => {
+      const expected = { text: f.answer, reasoning: f.reasoning, unclosed: f.unclosed ?? false };
+      assert.deepEqual(splitReasoning(f.content), expected);
+      const splits = [[...f.content]];
+      for (let i = 0; i <= f.content.length; i++) {
+        splits.push([f.content.slice(0, i), f.content.slice(i)]);
+      }
+      for (const pieces of splits) {
+        const got = feedStreaming(pieces);
+        assert.equal(got.text, f.answer, JSON.stringify(pieces));
+        assert.equal(got.reasoning, f.reasoning);
+        assert.equal(got.streamed, f.reasoning, "streamed reasoning equals the whole");
+      }
+    });
+
+    test(`${f.name}: through an agent, buffered and live, whole / 1-char / random deltas`, async () => {
+      const random = fc.sample(fc.array(fc.nat(f.content.length), { maxLength: 8 }), {
+        seed: 17,
+        numRuns: 1,
+      })[0]!;
+      const splits = [[f.content], [...f.content], cutText(f.content, random)];
+      for (const deltas of splits.map((s) => s.filter((d) => d !== ""))) {
+        for (const live of [false, true]) {
+          const got = await watch(deltas, live);
+          const label = `live ${live}: ${JSON.stringify(deltas)}`;
+          assert.equal(got.deltaReasoning, f.reasoning, label);
+          assert.equal(got.responseReasoning, f.reasoning, label);
+          if (f.answer === "") {
+            assert.equal(got.error, "ProtocolError", label); // reasoning only: a violation, twice
+            assert.equal(got.chunks, "", label);
+          } else {
+            assert.deepEqual([got.text, got.chunks], [f.answer, f.answer], label);
+          }
+        }
+      }
+    });
+  }
+
+  test("reasoning_content and inline blocks are one channel: field first, then inline", async () => {
+    for (const live of [false, true]) {
+      const got = await watch(["<thought>inline</thought>", "Hi"], live, { reasoning: "field" });
+      assert.equal(got.text, "Hi");
+      assert.equal(got.responseReasoning, "field\ninline");
+      assert.equal(got.deltaReasoning, "fieldinline");
+    }
+  });
+
+  test("property: any answer in any format, cut anywhere: the answer in chunks, the reasoning in events", async () => {
+    const blockText = fc.string({ unit: "grapheme", maxLength: 20 });
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.tuple(fc.nat(REASONING_BLOCKS.length - 1), blockText), {
+          minLength: 1,
+          maxLength: 3,
+        }),
+        fc.string({ unit: "grapheme", minLength: 1, maxLength: 30 }),
+        fc.constantFrom("", "\n", "\n\n", " "),
+        fc.boolean(),
+        fc.array(fc.nat(400), { maxLength: 10 }),
+        async (blocks, body, gap, live, cuts) => {
+          const answer = body.trim();
+          // An answer starting like a tag could be read as one cut short: cases above.
+          fc.pre(answer !== "" && !/^[<[◁{`]/.test(answer));
+          fc.pre(blocks.every(([i, t]) => !t.includes(REASONING_BLOCKS[i]!.close)));
+          const reply = blocks.map(([i, t]) => {
+            const { open, close } = REASONING_BLOCKS[i]!;
+            return `${open}${t}${close}${gap}`;
+          }).join("") + answer;
+          const reasoning = blocks.map(([, t]) => t.trim()).filter((t) => t !== "").join("\n");
+          const deltas = cutText(reply, cuts).filter((d) => d !== "");
+          const got = await watch(deltas, live);
+          assert.equal(got.text, answer);
+          assert.equal(got.chunks, answer);
+          assert.equal(got.deltaReasoning, reasoning);
+          assert.equal(got.responseReasoning, reasoning);
+        },
+      ),
+      { seed: 0x17, numRuns: 120 },
+    );
+  });
 });
