@@ -725,3 +725,48 @@ test("the fake streams native calls with LM Studio's repeated empty name and id"
     ),
   );
 });
+
+describe("reasoning effort and reasoning in history (issue 17)", () => {
+  test("reasoning is sent as reasoning_effort on every call (off as none); bad values throw", async () => {
+    for (const [setting, sent] of [["off", "none"], ["low", "low"], ["high", "high"]] as const) {
+      const fake = createFakeLMStudio({ replies: [{ content: "Hi" }] });
+      const client = new LMStudioClient({ fetch: fake.fetch, model: "m", maxRetries: 0 });
+      const agent = new Agent({
+        client,
+        protocol: "native",
+        reasoning: setting,
+        params: { reasoning_effort: "medium" },
+      });
+      await agent.run("hi");
+      const body = fake.chatRequests[0]!.body as unknown as Record<string, unknown>;
+      assert.equal(body.reasoning_effort, sent);
+    }
+    const fake = createFakeLMStudio({ replies: [{ content: "Hi" }] });
+    const client = new LMStudioClient({ fetch: fake.fetch, model: "m", maxRetries: 0 });
+    await new Agent({ client, protocol: "native" }).run("hi");
+    assert.ok(!("reasoning_effort" in (fake.chatRequests[0]!.body as object)), "unset: not sent");
+    assert.throws(
+      () => new Agent({ reasoning: "max" as "high" }),
+      (e: unknown) => e instanceof TypeError && /reasoning must be/.test(e.message),
+    );
+  });
+
+  test("a native tool step's reasoning is not sent back in history", async () => {
+    const { add } = makeTools();
+    const fake = createFakeLMStudio({
+      replies: [
+        {
+          content: "<think>SECRET plan</think>",
+          toolCalls: [{ name: "add", arguments: { a: 1, b: 2 } }],
+        },
+        { content: "3" },
+      ],
+    });
+    const client = new LMStudioClient({ fetch: fake.fetch, model: "m", maxRetries: 0 });
+    const result = await new Agent({ client, protocol: "native", tools: [add] }).run("1+2?");
+    assert.equal(result.text, "3");
+    const sent = JSON.stringify(fake.chatRequests[1]!.body!.messages);
+    assert.ok(!sent.includes("SECRET"), sent);
+    assert.ok(!JSON.stringify(result.messages).includes("SECRET"));
+  });
+});
