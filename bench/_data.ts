@@ -199,9 +199,13 @@ export function scriptedFetch(
   ...bodies: ReadonlyArray<readonly Uint8Array[]>
 ): typeof fetch {
   let call = 0;
-  return ((_input: RequestInfo | URL, _init?: RequestInit) =>
+  // Only chat requests take the script; anything else (the agent's model-info lookup, once
+  // per client) is answered 404, as by a server without LM Studio's native API.
+  return ((input: RequestInfo | URL, _init?: RequestInit) =>
     Promise.resolve(
-      sseResponse(bodies[call++ % bodies.length]!),
+      String(input).endsWith("/chat/completions")
+        ? sseResponse(bodies[call++ % bodies.length]!)
+        : new Response("Not Found", { status: 404 }),
     )) as typeof fetch;
 }
 

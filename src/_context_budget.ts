@@ -39,6 +39,8 @@ export class ContextBudget {
   #window: number | undefined;
   #reserveOverride: number | undefined;
   #estimator = new TokenEstimator();
+  #answered = false;
+  #asked = false;
   /** This run's compactable units (tool steps, corrections), oldest first. */
   readonly units: HistoryUnit[] = [];
 
@@ -50,7 +52,19 @@ export class ContextBudget {
     this.#reserveOverride = params.max_tokens;
   }
 
-  /** Asks the model connection for the loaded window, once per run (it caches), or again. */
+  /**
+   * Learns the window before a call, once a reply has shown the server is up: the first call
+   * of a run goes out at once (a dead server costs no lookup and no second round of
+   * retries; a first prompt that overflows is reported by the server itself, with the
+   * window). The connection caches the answer, so later runs know the window from the start.
+   */
+  async ready(signal: AbortSignal): Promise<void> {
+    if (this.#asked || !this.#answered) return;
+    this.#asked = true;
+    await this.learnWindow(signal);
+  }
+
+  /** Asks the model connection for the loaded window (it caches), or again with `refresh`. */
   async learnWindow(signal: AbortSignal, refresh = false): Promise<void> {
     if (!this.#settings.budget || this.#settings.contextLength !== undefined) return;
     if (typeof this.#model.modelInfo !== "function") return;
@@ -125,6 +139,7 @@ export class ContextBudget {
 
   /** Calibrates on a reply's usage (the server's count of the prompt just sent). */
   observe(bytes: number, usage: Usage | undefined): void {
+    this.#answered = true;
     if (usage && usage.promptTokens > 0) this.#estimator.calibrate(bytes, usage.promptTokens);
   }
 
@@ -139,6 +154,7 @@ export class ContextBudget {
     signal: AbortSignal,
   ): Promise<boolean> {
     if (!this.#settings.budget) return false;
+    this.#asked = true;
     await this.learnWindow(signal, true);
     if (this.#settings.contextLength === undefined && err.contextLength !== undefined) {
       this.#window = err.contextLength;

@@ -303,8 +303,7 @@ async function* streamReply(
       throw new LiveStreamError(
         `The model's reply failed after ${delivered.join("").length} characters of the final ` +
           `answer were already streamed: ${(err as Error).message}`,
-        delivered.join(""),
-        { cause: err },
+        { deliveredText: delivered.join(""), cause: err },
       );
     }
     throw err;
@@ -330,7 +329,7 @@ function finalSlices(
     if (shown + rest.join("") !== content) {
       throw new LiveStreamError(
         "Live streaming emitted text that differs from the validated final answer",
-        shown,
+        { deliveredText: shown },
       );
     }
     return rest.values();
@@ -395,6 +394,6 @@ function liveFailure(reply: Reply, reason: string): LiveStreamError {
   return new LiveStreamError(
     `The model's reply failed after ${shown.length} characters of the final answer were ` +
       `already streamed: ${reason}`,
-    shown,
+    { deliveredText: shown },
   );
 }

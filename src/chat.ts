@@ -1,7 +1,7 @@
 /**
  * The chat types shared by the client and the agent: messages, request parameters, streamed
- * deltas and final results. Wire shapes the server sends are zod schemas so validation and
- * types cannot drift.
+ * deltas and final results, and {@link ChatModel}, what the agent needs from a model
+ * connection. (What servers send is checked in the private `_wire.ts`.)
  *
  * @module
  */

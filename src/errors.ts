@@ -303,17 +303,6 @@ export class ResponseTimeoutError extends LMStudioError {
   }
 }
 
-/**
- * The old name of {@link ResponseTimeoutError}, kept only until `mod.ts` exports the new one.
- * @deprecated Use {@link ResponseTimeoutError}.
- */
-export const TimeoutError: typeof ResponseTimeoutError = ResponseTimeoutError;
-/**
- * The old name of {@link ResponseTimeoutError}.
- * @deprecated Use {@link ResponseTimeoutError}.
- */
-export type TimeoutError = ResponseTimeoutError;
-
 /** Details of a {@link StreamError}. */
 export interface StreamErrorDetails extends ErrorDetails {
   /** Text received before the stream broke. */
@@ -421,6 +410,16 @@ export class InvalidResponseError extends LMStudioError {
   }
 }
 
+/** Details of a {@link ProtocolError}. */
+export interface ProtocolErrorDetails extends ErrorDetails {
+  /** The model's last reply exactly as written. */
+  rawText: string;
+  /** What was wrong with it. */
+  reason: string;
+  /** The step (1-based) in which it happened. */
+  step: number;
+}
+
 /**
  * The model broke the agent's JSON protocol twice in a row (the first violation gets one
  * corrective retry). `rawText` holds the last response exactly as the model wrote it.
@@ -444,19 +443,20 @@ export class ProtocolError extends LMStudioError {
    * Creates the error.
    *
    * @param message Summary.
-   * @param details Raw text, reason and step.
-   * @param options `cause`.
+   * @param details Raw text, reason, step, and `cause`.
    */
-  constructor(
-    message: string,
-    details: { rawText: string; reason: string; step: number },
-    options?: ErrorOptions,
-  ) {
-    super(message, options);
+  constructor(message: string, details: ProtocolErrorDetails) {
+    super(message, details);
     this.rawText = details.rawText;
     this.reason = details.reason;
     this.step = details.step;
   }
+}
+
+/** Details of a {@link LiveStreamError}. */
+export interface LiveStreamErrorDetails extends ErrorDetails {
+  /** The final-answer text already emitted as chunks. */
+  deliveredText: string;
 }
 
 /**
@@ -480,11 +480,10 @@ export class LiveStreamError extends LMStudioError {
    * Creates the error.
    *
    * @param message Summary, including how much was delivered.
-   * @param deliveredText Text already emitted.
-   * @param options `cause`: the underlying failure.
+   * @param details The text already emitted, and `cause`: the underlying failure.
    */
-  constructor(message: string, deliveredText: string, options?: ErrorOptions) {
-    super(message, options);
-    this.deliveredText = deliveredText;
+  constructor(message: string, details: LiveStreamErrorDetails) {
+    super(message, details);
+    this.deliveredText = details.deliveredText;
   }
 }
