@@ -14,12 +14,14 @@ import {
 import { anySignal } from "./_abort.ts";
 import { abortableDelay, isRetryableStatus, parseRetryAfter, retryDelay } from "./_retry.ts";
 import { errorMessage } from "./_text.ts";
-import { serverError } from "./_wire.ts";
+import { excerpt, serverError } from "./_wire.ts";
 
 /** Settings of the transport, validated by the client's constructor. */
 export interface HttpSettings {
   /** Base URL without a trailing slash, e.g. `http://localhost:1234/v1`. */
   baseURL: string;
+  /** Said once at the end of a {@link ConnectionError} (why this base URL was used). */
+  connectionHint?: string | undefined;
   /** Bearer token; never appears in a message. */
   apiKey: string | undefined;
   /** The `fetch` to call (unbound). */
@@ -79,9 +81,9 @@ export function checkLimit(
   return value;
 }
 
-/** `url` as it may appear in messages and errors: without `user:password@`. */
+/** `url` as it may appear in messages and errors: without `user:password@` (scheme or not). */
 export function publicURL(url: string): string {
-  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/@?#]*@/i, "$1");
+  return url.replace(/^((?:[a-z][a-z0-9+.-]*:)?\/\/)?[^/@?#]*@/i, "$1");
 }
 
 /** The transport one client uses. */
@@ -170,12 +172,16 @@ export class Http {
         if (signal?.aborted) throw signal.reason;
         if (timeout.signal.aborted) throw timeout.signal.reason;
         if (cause instanceof LMStudioError) throw cause;
-        failure = new ConnectionError(`${label} failed: ${networkFailure(cause, o.baseURL)}`, {
-          baseURL: publicURL(o.baseURL),
-          method,
-          url: publicURL(url),
-          cause,
-        });
+        const hint = o.connectionHint ? ` ${o.connectionHint}.` : "";
+        failure = new ConnectionError(
+          `${label} failed: ${networkFailure(cause, o.baseURL)}${hint}`,
+          {
+            baseURL: publicURL(o.baseURL),
+            method,
+            url: publicURL(url),
+            cause,
+          },
+        );
       }
       clear();
       if (attempt >= o.maxRetries) throw failure;
@@ -237,9 +243,10 @@ export class Http {
     try {
       return JSON.parse(text);
     } catch (cause) {
-      throw new InvalidResponseError(`${label}: response is not JSON: ${text.slice(0, 200)}`, {
-        cause,
-      });
+      throw new InvalidResponseError(
+        `${label}: response is not JSON: ${JSON.stringify(excerpt(text))}`,
+        { cause },
+      );
     }
   }
 
@@ -325,15 +332,17 @@ function networkFailure(err: unknown, baseURL: string): string {
   if (inner instanceof Error && inner.message && !text.includes(inner.message)) {
     text += ` (${inner.message})`;
   }
-  text = text.replace(/\.+$/, "");
+  // Bun's message ends in "?" ("…access the url?"): no period after it.
+  text = text.replace(/[.\s]+$/, "");
+  const stop = /[?!]$/.test(text) ? "" : ".";
   // A connection that was open and then closed before the reply began: a server restart, or
   // a pooled keep-alive connection the server had already closed. Retried like any failure.
   if (
     /ECONNRESET|closed unexpectedly|other side closed|connection closed|socket hang up|reset by peer/i
       .test(text)
   ) {
-    return `${text}. The server closed the connection before its reply began`;
+    return `${text}${stop} The server closed the connection before its reply began`;
   }
-  return `${text}. Is LM Studio's server running at ${publicURL(baseURL)}? Start it in ` +
+  return `${text}${stop} Is LM Studio's server running at ${publicURL(baseURL)}? Start it in ` +
     "LM Studio's Developer tab or with `lms server start`.";
 }

@@ -14,9 +14,11 @@ import {
   type APIErrorDetails,
   ContextOverflowError,
   ModelNotLoadedError,
+  UnsupportedEndpointError,
 } from "./errors.ts";
 import type { ModelInfo, ModelInfoSource } from "./model_info.ts";
 import { wholeToolCalls } from "./tool_call_accumulator.ts";
+import { clip } from "./_text.ts";
 
 type Json = Record<string, unknown>;
 
@@ -150,6 +152,43 @@ export function isErrorBody(body: unknown): boolean {
   return body !== null && typeof body === "object" && "error" in body;
 }
 
+const UNEXPECTED_ENDPOINT = /unexpected endpoint or method/i;
+
+/** How many characters of a server's error text go into a message. */
+export const EXCERPT_CHARS = 300;
+
+const TAG = /<[a-z!/?][^>]*>/i;
+const ENTITIES: Record<string, string> = {
+  amp: "&",
+  lt: "<",
+  gt: ">",
+  quot: '"',
+  apos: "'",
+  nbsp: " ",
+  "#39": "'",
+};
+
+/**
+ * A server's text as it may appear in a message: HTML tags (and scripts, styles, comments)
+ * stripped when `html`, whitespace collapsed, at most `max` characters. The whole text stays
+ * available on the error (`body`); a 7 KB nginx error page must not become the message.
+ */
+export function excerpt(
+  text: string,
+  max: number = EXCERPT_CHARS,
+  options: { html?: boolean } = {},
+): string {
+  let plain = text;
+  if (options.html !== false && TAG.test(plain)) {
+    plain = plain
+      .replace(/<(script|style)\b[\s\S]*?<\/\1\s*>/gi, " ")
+      .replace(/<!--[\s\S]*?-->/g, " ")
+      .replace(/<[^>]*>/g, " ")
+      .replace(/&(amp|lt|gt|quot|apos|nbsp|#39);/g, (_, e: string) => ENTITIES[e] ?? "");
+  }
+  return clip(plain.replace(/\s+/g, " ").trim(), max);
+}
+
 /**
  * LM Studio's answer to a path or method it does not serve: HTTP 200 with
  * `{"error":"Unexpected endpoint or method. (GET /api/v1/models)"}`.
@@ -157,7 +196,7 @@ export function isErrorBody(body: unknown): boolean {
 export function isUnexpectedEndpoint(body: unknown): boolean {
   if (!isErrorBody(body)) return false;
   const { message } = describeServerError((body as Json).error);
-  return /unexpected endpoint or method/i.test(message);
+  return UNEXPECTED_ENDPOINT.test(message);
 }
 
 const NO_MODEL =
@@ -296,16 +335,24 @@ export function serverError(body: unknown, site: ErrorSite): APIError {
   if (typeof err === "string") message = err.trim() || fallback || "no message";
   else ({ message, code } = describeServerError(err));
   const details: APIErrorDetails = { ...where, serverMessage: message, code, body };
+  // The message quotes a short excerpt; the whole text is `serverMessage` / `body`. Tags are
+  // stripped only from a body that was not JSON (an HTML error page): a JSON message is text.
+  const said = excerpt(message, typeof body === "string" ? EXCERPT_CHARS : 2 * EXCERPT_CHARS, {
+    html: typeof body === "string",
+  });
   const overflow = contextOverflow(err, message, code);
   if (overflow) {
-    return new ContextOverflowError(`${prefix}${message}${overflowHint(overflow)}`, {
+    return new ContextOverflowError(`${prefix}${said}${overflowHint(overflow)}`, {
       ...details,
       ...overflow,
     });
   }
+  if (UNEXPECTED_ENDPOINT.test(message)) {
+    return new UnsupportedEndpointError(`${prefix}${said}${endpointHint(site.url)}`, details);
+  }
   if (NO_MODEL.test(`${message} ${code ?? ""}`)) {
     return new ModelNotLoadedError(
-      `${prefix}${message} — load a model in LM Studio (Developer tab, or \`lms load <model>\`) ` +
+      `${prefix}${said} — load a model in LM Studio (Developer tab, or \`lms load <model>\`) ` +
         "or set LMSTUDIO_MODEL",
       details,
     );
@@ -313,7 +360,24 @@ export function serverError(body: unknown, site: ErrorSite): APIError {
   const hint = site.status === 401 || site.status === 403
     ? " — check the API key (LMSTUDIO_API_KEY / apiKey)"
     : "";
-  return new APIError(`${prefix}${message}${hint}`, details);
+  return new APIError(`${prefix}${said}${hint}`, details);
+}
+
+/**
+ * What to do about LM Studio's "Unexpected endpoint or method": the OpenAI API lives under
+ * `/v1`, so a request outside it almost always means a base URL without `/v1`.
+ */
+function endpointHint(url: string | undefined): string {
+  let path = "";
+  try {
+    path = url ? new URL(url).pathname : "";
+  } catch { /* no usable URL: the generic hint */ }
+  if (path.startsWith("/v1/") || path.startsWith("/api/")) {
+    return " — the server does not serve this endpoint (LM Studio's OpenAI-compatible API is " +
+      "/v1/chat/completions and /v1/models)";
+  }
+  return " — the server does not serve this path: the base URL probably lacks /v1 (LM Studio " +
+    'serves the OpenAI-compatible API under /v1, e.g. baseURL: "http://localhost:1234/v1")';
 }
 
 // ---- Model lists ---------------------------------------------------------------------------

@@ -18,6 +18,7 @@ import { clip, errorMessage } from "./_text.ts";
 import { ToolCallAccumulator } from "./tool_call_accumulator.ts";
 import {
   contentOf,
+  excerpt,
   finishReasonOf,
   firstChoice,
   isErrorBody,
@@ -28,6 +29,10 @@ import {
   toolCallsOf,
   usageOf,
 } from "./_wire.ts";
+
+// A line shaped like an SSE field (`name: value`, or a bare name): unknown ones are ignored
+// silently. Anything else (`{…}`, `<html>`, prose) is a body that is not SSE.
+const SSE_FIELD_LINE = /^[A-Za-z0-9_-]*(?::|$)/;
 
 /** Limits and context for {@link decodeChatStream}. */
 export interface DecodeChatStreamOptions {
@@ -178,12 +183,15 @@ export async function* decodeDeltas(
   let done = false;
   let chars = 0;
   let bytes = 0;
-  // Reads that hold no line break (CR or LF) cannot end an SSE line, so no event can complete
-  // in them: their bytes wait here and are decoded and parsed together with the next read that
-  // has one. A body cut into tiny pieces then costs one decode and one parse per line instead
-  // of per piece; deltas come out at the same reads as before. Only small reads are held (big
-  // ones amortize the decode anyway), and at most 4 KiB, so a runaway line still reaches the
-  // parser's buffer limit.
+  // Only whole lines reach the parser: the bytes after a read's last line break (CR or LF, which
+  // never occur inside a multi-byte UTF-8 sequence) wait here for the rest of their line. The
+  // parser decides some things from a line's first bytes (it drops a partial line it cannot
+  // tell is a known field, and reports unknown fields only when the line is whole), so
+  // feeding it whole lines makes the outcome independent of where the bytes were split. It
+  // also costs one decode and one parse per line, not per piece, when a body arrives in tiny
+  // pieces; deltas come out at the same reads as before. Kept as pieces (joined once), and
+  // capped, so a runaway line cannot grow without bound.
+  const lineLimit = Number.isFinite(maxBytes) ? maxBytes : 64 * 1024 * 1024;
   let held: Uint8Array[] = [];
   let heldBytes = 0;
   const takeHeld = (last?: Uint8Array): Uint8Array => {
@@ -198,6 +206,14 @@ export async function* decodeDeltas(
     heldBytes = 0;
     return all;
   };
+  const hold = (piece: Uint8Array) => {
+    if (piece.byteLength === 0) return;
+    held.push(piece);
+    heldBytes += piece.byteLength;
+  };
+  // The first line that is not SSE at all (HTML, plain text, NDJSON): ignored as the spec
+  // says, but if the body then ends without [DONE] it is what the error quotes.
+  let foreignLine: string | undefined;
 
   const partial = () => state.textParts.join("");
 
@@ -212,6 +228,16 @@ export async function* decodeDeltas(
     try {
       json = JSON.parse(data);
     } catch (cause) {
+      if (event.event === "error") {
+        // `event: error` with a plain-text message (older llama.cpp builds).
+        failure = serverError(data, {
+          prefix: `${label}: server sent an error mid-stream: `,
+          method,
+          url,
+          partialText: partial(),
+        });
+        return;
+      }
       failure = new InvalidResponseError(
         `${label}: server sent a data line that is not JSON: ${clip(data, 200)}`,
         { partialText: partial(), cause },
@@ -266,19 +292,46 @@ export async function* decodeDeltas(
     pending.push(toolCalls ? { text, reasoning, toolCalls } : { text, reasoning });
   };
 
+  // A line the SSE spec ignores (an unknown field, which is any line that is not `data`,
+  // `event`, `id`, `retry` or a comment): a bare JSON error object (a server that forgot the
+  // `data: ` prefix) fails with the server's message; other lines that are not SSE at all are
+  // remembered for the message should the body end without [DONE]; the rest is ignored.
+  const onForeignLine = (line: string) => {
+    const text = line.trim();
+    if (text.startsWith("{")) {
+      let json: unknown;
+      try {
+        json = JSON.parse(text);
+      } catch { /* not JSON */ }
+      if (isErrorBody(json)) {
+        failure = serverError(json, {
+          prefix: `${label}: server sent an error (a bare JSON line, not an SSE event): `,
+          method,
+          url,
+          partialText: partial(),
+        });
+        return;
+      }
+    }
+    if (foreignLine === undefined && !SSE_FIELD_LINE.test(line)) foreignLine = line;
+  };
+
   const parser = createParser({
     onEvent,
-    // eventsource-parser caps what it buffers for one line/event; past it, the stream is
-    // not SSE we can trust (a runaway line), so fail instead of growing without bound.
-    maxBufferSize: Number.isFinite(maxBytes) ? maxBytes : 64 * 1024 * 1024,
-    // The other reports (`unknown-field`, `invalid-retry`) are lines the SSE spec says to
-    // ignore, and whether the parser reports them can depend on how the bytes were split.
+    // eventsource-parser caps what it buffers for one event; past it, the stream is not SSE
+    // we can trust (a runaway event), so fail instead of growing without bound.
+    maxBufferSize: lineLimit,
+    // `invalid-retry` is a line the spec says to ignore; `unknown-field` too, but it is where
+    // a line that is not SSE at all shows up (see onForeignLine).
     onError: (err) => {
-      if (!failure && err.type === "max-buffer-size-exceeded") {
+      if (failure) return;
+      if (err.type === "max-buffer-size-exceeded") {
         failure = new ResponseTooLargeError(
-          `${label}: one SSE event exceeded ${maxBytes} bytes; reading stopped`,
-          { limit: maxBytes, unit: "bytes", partialText: partial() },
+          `${label}: one SSE event exceeded ${lineLimit} characters; reading stopped`,
+          { limit: lineLimit, unit: "bytes", partialText: partial() },
         );
+      } else if (err.type === "unknown-field") {
+        onForeignLine(err.line ?? "");
       }
     },
   });
@@ -346,15 +399,20 @@ export async function* decodeDeltas(
         );
       }
       const chunk = result.value;
-      if (
-        chunk.byteLength < 256 && heldBytes < 4096 && chunk.indexOf(10) === -1 &&
-        chunk.indexOf(13) === -1
-      ) {
-        held.push(chunk);
-        heldBytes += chunk.byteLength;
+      const lastBreak = Math.max(chunk.lastIndexOf(10), chunk.lastIndexOf(13));
+      if (lastBreak === -1) {
+        hold(chunk);
+        if (heldBytes > lineLimit) {
+          throw new ResponseTooLargeError(
+            `${label}: one SSE line exceeded ${lineLimit} bytes; reading stopped`,
+            { limit: lineLimit, unit: "bytes", partialText: partial() },
+          );
+        }
         continue;
       }
-      parser.feed(decoder.decode(heldBytes ? takeHeld(chunk) : chunk, { stream: true }));
+      const lines = lastBreak === chunk.byteLength - 1 ? chunk : chunk.subarray(0, lastBreak + 1);
+      parser.feed(decoder.decode(heldBytes ? takeHeld(lines) : lines, { stream: true }));
+      if (lines !== chunk) hold(chunk.subarray(lastBreak + 1));
       if (pending.length) {
         const batch = pending;
         pending = [];
@@ -375,6 +433,13 @@ export async function* decodeDeltas(
       // early end, with the parse error as its cause. Anything else (an error event) stands.
       if (failure instanceof InvalidResponseError) cutTail = failure;
       else if (failure) throw failure;
+    }
+    if (!done && foreignLine !== undefined) {
+      throw new InvalidResponseError(
+        `${label}: the response is not an SSE stream (and it ended without [DONE]); it ` +
+          `contained: ${JSON.stringify(excerpt(foreignLine, 200))}`,
+        { partialText: partial() },
+      );
     }
     if (!done) {
       const seen = state.finishReason

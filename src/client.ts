@@ -16,9 +16,9 @@ import {
   type ModelInfo,
   type ModelInfoOptions,
 } from "./model_info.ts";
-import { readEnv } from "./_env.ts";
+import { readEnv, readEnvVar } from "./_env.ts";
 import { anySignal } from "./_abort.ts";
-import { completionResult, isErrorBody, modelIds, serverError } from "./_wire.ts";
+import { completionResult, excerpt, isErrorBody, modelIds, serverError } from "./_wire.ts";
 
 /** The default base URL: LM Studio's local server. */
 export const DEFAULT_BASE_URL = "http://localhost:1234/v1";
@@ -39,7 +39,8 @@ export const DEFAULT_BASE_URL = "http://localhost:1234/v1";
  */
 export interface LMStudioClientOptions {
   /**
-   * Server base URL, including `/v1`.
+   * Server base URL, including `/v1`. No credentials (pass `apiKey`), no query string or
+   * fragment: request paths are appended to it.
    * @default `LMSTUDIO_BASE_URL` or `"http://localhost:1234/v1"`
    */
   baseURL?: string;
@@ -137,30 +138,14 @@ export class LMStudioClient implements ChatModel {
    * Creates a client; reads `LMSTUDIO_*` for anything not given.
    *
    * @param options Connection, retry and timeout settings; see {@link LMStudioClientOptions}.
-   * @throws {TypeError} for an invalid `baseURL` or `fetch`.
+   * @throws {TypeError} for an invalid `baseURL` (or `LMSTUDIO_BASE_URL`: the message names
+   *   the variable, quotes its value and suggests a fix): not an absolute http(s) URL, with
+   *   credentials (`user:password@`; pass `apiKey` instead, the message does not repeat them),
+   *   or with a query string or fragment. Also for a `fetch` that is not a function.
    * @throws {RangeError} for negative or non-integer limits.
    */
   constructor(options: LMStudioClientOptions = {}) {
-    const baseURL = (options.baseURL ?? readEnv("LMSTUDIO_BASE_URL") ?? DEFAULT_BASE_URL)
-      .replace(/\/+$/, "");
-    let url: URL;
-    try {
-      url = new URL(baseURL);
-    } catch (cause) {
-      throw new TypeError(
-        `Cannot create LMStudioClient: baseURL must be an absolute http(s) URL, got ${
-          JSON.stringify(baseURL)
-        }`,
-        { cause },
-      );
-    }
-    if (url.protocol !== "http:" && url.protocol !== "https:") {
-      throw new TypeError(
-        `Cannot create LMStudioClient: baseURL must use http: or https:, got ${
-          JSON.stringify(url.protocol)
-        }`,
-      );
-    }
+    const { baseURL, hint } = chooseBaseURL(options.baseURL);
     const fetchImpl = options.fetch ?? globalThis.fetch;
     if (typeof fetchImpl !== "function") {
       throw new TypeError("Cannot create LMStudioClient: fetch must be a function");
@@ -183,6 +168,7 @@ export class LMStudioClient implements ChatModel {
     );
     this.#http = new Http({
       baseURL,
+      connectionHint: hint,
       apiKey: options.apiKey ?? readEnv("LMSTUDIO_API_KEY"),
       fetch: fetchImpl,
       headers: new Headers(options.headers),
@@ -227,7 +213,17 @@ export class LMStudioClient implements ChatModel {
    */
   async models(options: { signal?: AbortSignal } = {}): Promise<string[]> {
     const url = `${this.baseURL}/models`;
-    const { json } = await this.#http.json("GET", url, undefined, options.signal);
+    const { json, status } = await this.#http.json("GET", url, undefined, options.signal);
+    // A 200 whose body is an error: LM Studio's "Unexpected endpoint" for a base URL without
+    // /v1, say.
+    if (isErrorBody(json)) {
+      throw serverError(json, {
+        prefix: `${this.#http.label("GET", url)}: server returned an error: `,
+        method: "GET",
+        url: publicURL(url),
+        status,
+      });
+    }
     const ids = modelIds(json);
     if (!ids) {
       throw new InvalidResponseError(
@@ -379,7 +375,7 @@ export class LMStudioClient implements ChatModel {
         }
         throw new InvalidResponseError(
           `${label}: expected an SSE stream (text/event-stream) but got ${JSON.stringify(type)}: ${
-            text.slice(0, 200)
+            JSON.stringify(excerpt(text))
           }`,
         );
       }
@@ -523,5 +519,84 @@ export class LMStudioClient implements ChatModel {
       body.stream_options = { include_usage: true };
     }
     return JSON.stringify(extra ? { ...body, ...extra } : body);
+  }
+}
+
+/**
+ * The base URL to use and where it came from (the option, `LMSTUDIO_BASE_URL`, the default),
+ * checked: an absolute http(s) URL without credentials, query or fragment. `hint` is set when
+ * Deno denied reading the variable, for the ConnectionError that may follow.
+ */
+function chooseBaseURL(option: string | undefined): { baseURL: string; hint?: string } {
+  let raw: unknown = option;
+  let name = "baseURL";
+  let hint: string | undefined;
+  if (raw === undefined) {
+    const env = readEnvVar("LMSTUDIO_BASE_URL");
+    if (env.value !== undefined) {
+      raw = env.value;
+      name = "LMSTUDIO_BASE_URL";
+    } else {
+      raw = DEFAULT_BASE_URL;
+      if (env.denied) {
+        hint = "LMSTUDIO_BASE_URL could not be read (Deno denied access to the environment), " +
+          `so the default ${DEFAULT_BASE_URL} was used: run with --allow-env or pass baseURL`;
+      }
+    }
+  }
+  const fail = (problem: string, suggestion?: string) => {
+    const fix = suggestion ? ` (did you mean ${JSON.stringify(suggestion)}?)` : "";
+    return new TypeError(`Cannot create LMStudioClient: ${name} ${problem}${fix}`);
+  };
+  if (typeof raw !== "string") throw fail(`must be a string, got ${typeof raw}`);
+  const value = raw.trim().replace(/\/+$/, "");
+  // Quoted without any `user:password@`: the value may hold credentials.
+  const quoted = JSON.stringify(publicURL(value));
+  let url: URL | undefined;
+  try {
+    url = new URL(value);
+  } catch {
+    // No `cause`: Node's URL error carries the input, credentials and all.
+  }
+  if (!url) {
+    throw fail(
+      `must be an absolute http(s) URL such as ${DEFAULT_BASE_URL}, got ${quoted}`,
+      suggestBaseURL(value),
+    );
+  }
+  if (url.protocol !== "http:" && url.protocol !== "https:") {
+    throw fail(`must be an http: or https: URL, got ${quoted}`, suggestBaseURL(value));
+  }
+  if (url.username || url.password || /^[^/?#]*\/\/[^/?#]*@/.test(value)) {
+    throw fail(
+      "must not contain credentials (user:password@…): pass the token as apiKey (or " +
+        "LMSTUDIO_API_KEY) instead",
+    );
+  }
+  if (/[?#]/.test(value)) {
+    throw fail(
+      `must not have a query string or fragment (request paths are appended to it), got ${quoted}`,
+      suggestBaseURL(value),
+    );
+  }
+  return hint ? { baseURL: value, hint } : { baseURL: value };
+}
+
+/** A corrected base URL for a near miss (`localhost:1234` → `http://localhost:1234/v1`). */
+function suggestBaseURL(value: string): string | undefined {
+  const withScheme = /^[a-z][a-z0-9+.-]*:\/\//i.test(value)
+    ? value
+    : `http://${value.replace(/^\/+/, "")}`;
+  try {
+    const url = new URL(withScheme);
+    if (url.protocol !== "http:" && url.protocol !== "https:") return undefined;
+    url.username = "";
+    url.password = "";
+    url.search = "";
+    url.hash = "";
+    const out = url.href.replace(/\/+$/, "");
+    return url.pathname === "/" ? `${out}/v1` : out;
+  } catch {
+    return undefined;
   }
 }

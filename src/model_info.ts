@@ -13,12 +13,14 @@ import {
 } from "./errors.ts";
 import type { Http } from "./_http.ts";
 import {
+  isErrorBody,
   isUnexpectedEndpoint,
   lmStudioV0Models,
   lmStudioV1Models,
   loadedModel,
   openAIModels,
   propsContextLength,
+  serverError,
 } from "./_wire.ts";
 
 /**
@@ -258,7 +260,16 @@ export class ModelCatalog {
       return models && { source: probe, models };
     }
     const url = `${this.#http.baseURL}/models`;
-    const { json } = await this.#http.json("GET", url, undefined, signal);
+    const { json, status } = await this.#http.json("GET", url, undefined, signal);
+    // A 200 error (LM Studio's "Unexpected endpoint" for a base URL without /v1) says why.
+    if (isErrorBody(json)) {
+      throw serverError(json, {
+        prefix: `${this.#http.label("GET", url)}: server returned an error: `,
+        method: "GET",
+        url,
+        status,
+      });
+    }
     const models = openAIModels(json);
     if (!models) {
       throw new InvalidResponseError(

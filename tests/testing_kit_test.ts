@@ -33,6 +33,11 @@ async function getJson(fake: { fetch: typeof fetch }, path: string): Promise<[nu
   return [res.status, await res.json()];
 }
 
+/** A GET of `path` on the fake. */
+function fetchPath(fake: { fetch: typeof fetch }, path: string): Promise<Response> {
+  return fake.fetch(`${BASE}${path}`);
+}
+
 /** The `data:` payloads of an SSE body. */
 async function sseData(res: Response): Promise<string[]> {
   const text = await res.text();
@@ -249,7 +254,13 @@ describe("fake LM Studio: context window", () => {
       completion_tokens: 2,
       total_tokens: countPromptTokens(body) + 2,
     });
-    const data = await sseData(await post(fake, "/v1/chat/completions", { ...body, stream: true }));
+    const data = await sseData(
+      await post(fake, "/v1/chat/completions", {
+        ...body,
+        stream: true,
+        stream_options: { include_usage: true },
+      }),
+    );
     const usage = JSON.parse(data.at(-2)!).usage;
     assert.equal(usage.prompt_tokens, countPromptTokens(body));
   });
@@ -479,16 +490,22 @@ describe("fake LM Studio: native model endpoints", () => {
   test('nativeApi: "v0" serves only /api/v0/models; false serves none, /v1/models still works', async () => {
     const v0 = createFakeLMStudio({ ...options, nativeApi: "v0" });
     assert.equal((await getJson(v0, "/api/v0/models"))[0], 200);
-    const [status, body] = await getJson(v0, "/api/v1/models");
-    assert.equal(status, 404);
-    assert.deepEqual(body, { error: "Unexpected endpoint or method. (GET /api/v1/models)" });
-    assert.equal((await post(v0, "/api/v1/models/load", { model: "idle" })).status, 404);
+    // What LM Studio answers a path it does not serve: HTTP 200 with its exact error body.
+    const unexpected = async (res: Response, route: string) => {
+      assert.equal(res.status, 200, route);
+      assert.deepEqual(await res.json(), { error: `Unexpected endpoint or method. (${route})` });
+    };
+    await unexpected(await fetchPath(v0, "/api/v1/models"), "GET /api/v1/models");
+    await unexpected(
+      await post(v0, "/api/v1/models/load", { model: "idle" }),
+      "POST /api/v1/models/load",
+    );
     const none = createFakeLMStudio({ ...options, nativeApi: false });
-    assert.equal((await getJson(none, "/api/v0/models"))[0], 404);
-    assert.equal((await getJson(none, "/api/v1/models"))[0], 404);
-    assert.equal(
-      (await post(none, "/api/v1/models/unload", { instance_id: "qwen3-4b" })).status,
-      404,
+    await unexpected(await fetchPath(none, "/api/v0/models"), "GET /api/v0/models");
+    await unexpected(await fetchPath(none, "/api/v1/models"), "GET /api/v1/models");
+    await unexpected(
+      await post(none, "/api/v1/models/unload", { instance_id: "qwen3-4b" }),
+      "POST /api/v1/models/unload",
     );
     assert.equal((await getJson(none, "/v1/models"))[0], 200);
   });

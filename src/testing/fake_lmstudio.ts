@@ -5,6 +5,12 @@
  * answers from a script, enforces a context window, records every request, and injects faults
  * on demand.
  *
+ * Where LM Studio differs from a generic server, the fake does what LM Studio does: it serves
+ * only `/v1/…` and the native `/api/…` paths at the server root; any other path or method gets
+ * HTTP 200 with `{"error":"Unexpected endpoint or method. (POST /chat/completions)"}`; a
+ * stream carries the `choices: []` usage chunk only when the request asked for it with
+ * `stream_options: { include_usage: true }`.
+ *
  * @module
  */
 import type { ChatMessage, ResponseFormat, ToolSpec } from "../chat.ts";
@@ -55,7 +61,8 @@ export interface FakeReply {
   /** Finish reason; `null` sends no finish chunk. @default "stop" (or "tool_calls") */
   finishReason?: string | null;
   /**
-   * Usage numbers; `null` sends none. When unset the fake counts: `prompt_tokens` by
+   * Usage numbers; `null` sends none. A stream sends them (as a `choices: []` chunk) only when
+   * the request has `stream_options.include_usage`. When unset the fake counts: `prompt_tokens` by
    * {@link countPromptTokens} (so an agent can calibrate on it), one completion token per
    * content or reasoning delta.
    */
@@ -218,8 +225,8 @@ export interface FakeLMStudioOptions {
    * Which of LM Studio's native REST APIs to serve at the server root: `"v1"` serves
    * `/api/v1/models`, `/api/v1/models/load`, `/api/v1/models/unload` and `/api/v0/models`
    * (LM Studio 0.4+); `"v0"` only `/api/v0/models` (0.3.6–0.3.x); `false` none (an older
-   * LM Studio, or another OpenAI-compatible server). Paths not served get the fake's 404
-   * "Unexpected endpoint or method".
+   * LM Studio, or another OpenAI-compatible server). Paths not served get LM Studio's HTTP 200
+   * `{"error":"Unexpected endpoint or method. (GET /api/v1/models)"}`.
    * @default "v1"
    */
   nativeApi?: "v1" | "v0" | false;
@@ -271,15 +278,16 @@ export function createFakeLMStudio(options: FakeLMStudioOptions = {}): FakeLMStu
     return typeof replies === "function" ? replies(req, index) : replies[index];
   };
 
+  // LM Studio serves its native REST API at the server root, the OpenAI-compatible one under
+  // /v1; nothing else.
   const native = (method: string, path: string, body: ChatRequestBody | undefined) => {
     const v1 = nativeApi === "v1";
     const v0 = v1 || nativeApi === "v0";
-    if (method === "GET" && path.endsWith("/api/v1/models") && v1) return registry.listV1();
-    if (method === "GET" && path.endsWith("/api/v0/models") && v0) return registry.listV0();
-    if (method === "POST" && path.endsWith("/api/v1/models/load") && v1) return registry.load(body);
-    if (method === "POST" && path.endsWith("/api/v1/models/unload") && v1) {
-      return registry.unload(body);
-    }
+    const route = `${method} ${path}`;
+    if (route === "GET /api/v1/models" && v1) return registry.listV1();
+    if (route === "GET /api/v0/models" && v0) return registry.listV0();
+    if (route === "POST /api/v1/models/load" && v1) return registry.load(body);
+    if (route === "POST /api/v1/models/unload" && v1) return registry.unload(body);
     return undefined;
   };
 
@@ -309,16 +317,17 @@ export function createFakeLMStudio(options: FakeLMStudioOptions = {}): FakeLMStu
         });
       }
     }
-    const isListing = request.method === "GET" && url.pathname.endsWith("/models");
+    const path = url.pathname;
+    const isListing = request.method === "GET" &&
+      (path === "/v1/models" || path === "/api/v1/models" || path === "/api/v0/models");
     if (isListing && options.modelsStatus) {
       return json(options.modelsStatus, { error: "models unavailable" });
     }
-    // LM Studio's native endpoints first: `/api/v1/models` also ends with "/models".
-    if (url.pathname.includes("/api/v0/") || url.pathname.includes("/api/v1/models")) {
-      const answer = native(request.method, url.pathname, body);
-      if (answer) return json(answer.status, answer.body);
-      if (!url.pathname.endsWith("/chat/completions")) return unexpected(request.method, url);
-    } else if (isListing) {
+    if (path.startsWith("/api/")) {
+      const answer = native(request.method, path, body);
+      return answer ? json(answer.status, answer.body) : unexpected(request.method, url);
+    }
+    if (request.method === "GET" && path === "/v1/models") {
       return json(200, {
         object: "list",
         data: registry.loadedIds().map((id) => ({
@@ -328,9 +337,7 @@ export function createFakeLMStudio(options: FakeLMStudioOptions = {}): FakeLMStu
         })),
       });
     }
-    if (!url.pathname.endsWith("/chat/completions") || request.method !== "POST") {
-      return unexpected(request.method, url);
-    }
+    if (request.method !== "POST" || path !== CHAT_PATH) return unexpected(request.method, url);
     if (!body || !Array.isArray(body.messages)) {
       return json(400, {
         error: { message: "'messages' is required", type: "invalid_request_error", code: 400 },
@@ -378,8 +385,10 @@ export function createFakeLMStudio(options: FakeLMStudioOptions = {}): FakeLMStu
         },
       );
     }
+    // Like LM Studio 0.3.18+ and OpenAI: the usage chunk only when the request asked for it.
+    const includeUsage = body.stream_options?.include_usage === true;
     return body.stream === true
-      ? streamReply(reply, promptTokens, request.signal)
+      ? streamReply(reply, promptTokens, includeUsage, request.signal)
       : jsonReply(reply, promptTokens);
   };
 
@@ -396,7 +405,7 @@ export function createFakeLMStudio(options: FakeLMStudioOptions = {}): FakeLMStu
     fetch: fakeFetch,
     requests,
     get chatRequests() {
-      return requests.filter((r) => r.path.endsWith("/chat/completions"));
+      return requests.filter((r) => r.method === "POST" && r.path === CHAT_PATH);
     },
   };
 }
@@ -428,7 +437,12 @@ function jsonReply(reply: FakeReply, promptTokens: number): Response {
   );
 }
 
-function streamReply(reply: FakeReply, promptTokens: number, signal: AbortSignal): Response {
+function streamReply(
+  reply: FakeReply,
+  promptTokens: number,
+  includeUsage: boolean,
+  signal: AbortSignal,
+): Response {
   const encoder = new TextEncoder();
   let events: string[];
   if (reply.rawBody !== undefined) {
@@ -440,7 +454,9 @@ function streamReply(reply: FakeReply, promptTokens: number, signal: AbortSignal
       reasoningField: reply.reasoningField,
       toolCalls: reply.toolCalls,
       finishReason: reply.errorEvent !== undefined ? null : replyFinishReason(reply),
-      usage: reply.errorEvent !== undefined ? null : replyUsage(reply, promptTokens) ?? null,
+      usage: reply.errorEvent !== undefined || !includeUsage
+        ? null
+        : replyUsage(reply, promptTokens) ?? null,
       flavor: reply.flavor,
     });
     if (reply.errorEvent !== undefined) {
@@ -515,9 +531,14 @@ function streamReply(reply: FakeReply, promptTokens: number, signal: AbortSignal
   });
 }
 
-/** The fake's answer to a path or method it does not serve. */
+const CHAT_PATH = "/v1/chat/completions";
+
+/**
+ * LM Studio's answer to a path or method it does not serve: HTTP **200** with this exact body
+ * (so a base URL without `/v1` fails against the fake as it does against LM Studio).
+ */
 function unexpected(method: string, url: URL): Response {
-  return json(404, { error: `Unexpected endpoint or method. (${method} ${url.pathname})` });
+  return json(200, { error: `Unexpected endpoint or method. (${method} ${url.pathname})` });
 }
 
 function json(status: number, body: unknown): Response {
