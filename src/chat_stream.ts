@@ -19,6 +19,7 @@ import { ToolCallAccumulator } from "./tool_call_accumulator.ts";
 import {
   contentOf,
   excerpt,
+  EXCERPT_CHARS,
   finishReasonOf,
   firstChoice,
   isErrorBody,
@@ -211,9 +212,10 @@ export async function* decodeDeltas(
     held.push(piece);
     heldBytes += piece.byteLength;
   };
-  // The first line that is not SSE at all (HTML, plain text, NDJSON): ignored as the spec
-  // says, but if the body then ends without [DONE] it is what the error quotes.
-  let foreignLine: string | undefined;
+  // The first lines that are not SSE at all (HTML, plain text, NDJSON): ignored as the spec
+  // says, but if the body then ends without [DONE] they are what the error quotes.
+  const foreign: string[] = [];
+  let foreignChars = 0;
 
   const partial = () => state.textParts.join("");
 
@@ -313,7 +315,10 @@ export async function* decodeDeltas(
         return;
       }
     }
-    if (foreignLine === undefined && !SSE_FIELD_LINE.test(line)) foreignLine = line;
+    if (foreignChars < 2048 && !SSE_FIELD_LINE.test(line)) {
+      foreign.push(line);
+      foreignChars += line.length;
+    }
   };
 
   const parser = createParser({
@@ -434,10 +439,11 @@ export async function* decodeDeltas(
       if (failure instanceof InvalidResponseError) cutTail = failure;
       else if (failure) throw failure;
     }
-    if (!done && foreignLine !== undefined) {
+    if (!done && foreign.length) {
+      const text = foreign.join("\n");
       throw new InvalidResponseError(
         `${label}: the response is not an SSE stream (and it ended without [DONE]); it ` +
-          `contained: ${JSON.stringify(excerpt(foreignLine, 200))}`,
+          `contained: ${JSON.stringify(excerpt(text) || clip(text, EXCERPT_CHARS))}`,
         { partialText: partial() },
       );
     }
