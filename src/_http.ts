@@ -106,6 +106,20 @@ export class Http {
     return `${method} ${publicURL(url)}`;
   }
 
+  /** The credentials this transport sends, longest first, as they might be echoed. */
+  #secrets(): string[] {
+    const out: string[] = [];
+    const key = this.#settings.apiKey;
+    if (key) out.push(key);
+    const auth = this.#settings.headers.get("authorization");
+    if (auth) {
+      out.push(auth);
+      const token = auth.replace(/^\S+\s+/, "");
+      if (token.length >= 8) out.push(token);
+    }
+    return out.sort((a, b) => b.length - a.length);
+  }
+
   #requestHeaders(hasBody: boolean): Headers {
     const headers = new Headers(this.#settings.headers);
     if (hasBody) headers.set("content-type", "application/json");
@@ -258,9 +272,9 @@ export class Http {
       text = await readText(response, 65_536, label, "truncate");
     } catch { /* body unreadable: the status says enough */ }
     // Some servers echo the credentials they rejected ("Invalid API key: Bearer sk-…"): the key
-    // must not travel on in the error's message, serverMessage or body.
-    const key = this.#settings.apiKey;
-    if (key) text = text.replaceAll(key, "[redacted]");
+    // (from apiKey, or an Authorization header the caller set) must not travel on in the
+    // error's message, serverMessage or body.
+    for (const secret of this.#secrets()) text = text.replaceAll(secret, "[redacted]");
     let body: unknown = text;
     try {
       body = JSON.parse(text);
