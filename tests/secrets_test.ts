@@ -249,6 +249,60 @@ describe("the API key never leaks", () => {
     assert.ok(!body.includes(SECRET), body);
   });
 
+  test("URL credentials are refused in every view of the error, from the option or the env", async () => {
+    const PASS = SECRET.slice(-20);
+    for (const url of [`http://user:${PASS}@127.0.0.1:1234/v1`, `https://${PASS}@h/v1`]) {
+      let err: unknown;
+      try {
+        new LMStudioClient({ baseURL: url });
+      } catch (e) {
+        err = e;
+      }
+      assert.ok(err instanceof TypeError, String(err));
+      for (const text of views(err)) assert.ok(!text.includes(PASS), text);
+    }
+    const fromEnv = await withEnvVar("LMSTUDIO_BASE_URL", `http://u:${PASS}@h/v1`, () => {
+      try {
+        new LMStudioClient();
+      } catch (e) {
+        return e;
+      }
+    });
+    assert.ok(fromEnv instanceof TypeError);
+    for (const text of views(fromEnv)) assert.ok(!text.includes(PASS), text);
+  });
+
+  test("an Authorization header given through headers is redacted when a server echoes it", async () => {
+    const server = await serve((request) =>
+      new Response(`denied: ${request.headers.get("authorization")}`, { status: 401 })
+    );
+    try {
+      const client = new LMStudioClient({
+        baseURL: server.baseURL,
+        headers: { authorization: `Bearer ${SECRET}` },
+        model: "m",
+      });
+      for (
+        const call of [
+          () => client.generate({ messages: [{ role: "user", content: "x" }] }),
+          () => client.models(),
+          async () => {
+            for await (const _ of client.stream({ messages: [{ role: "user", content: "x" }] })) {
+              // drain
+            }
+          },
+        ]
+      ) {
+        const err = await call().then(() => undefined, (e) => e);
+        assert.ok(err instanceof APIError && err.status === 401, String(err));
+        assert.match(err.message, /denied: \[redacted\]/);
+        assertNoSecret("header-echo 401", err);
+      }
+    } finally {
+      await server.close();
+    }
+  });
+
   test("the key is invisible on the client and agent however it was given", async () => {
     const fromEnv = await withApiKeyEnv(SECRET, () => new LMStudioClient({ model: "m" }));
     const viaHeaders = new LMStudioClient({
@@ -264,22 +318,22 @@ describe("the API key never leaks", () => {
 });
 
 async function withApiKeyEnv<T>(value: string, fn: () => T): Promise<T> {
+  return await withEnvVar("LMSTUDIO_API_KEY", value, fn);
+}
+
+async function withEnvVar<T>(name: string, value: string, fn: () => T): Promise<T> {
   // deno-lint-ignore no-explicit-any
   const g = globalThis as any;
   const env = g.Deno
     ? {
-      get: () => g.Deno.env.get("LMSTUDIO_API_KEY"),
+      get: () => g.Deno.env.get(name),
       set: (v: string | undefined) =>
-        v === undefined
-          ? g.Deno.env.delete("LMSTUDIO_API_KEY")
-          : g.Deno.env.set("LMSTUDIO_API_KEY", v),
+        v === undefined ? g.Deno.env.delete(name) : g.Deno.env.set(name, v),
     }
     : {
-      get: () => g.process.env.LMSTUDIO_API_KEY,
+      get: () => g.process.env[name],
       set: (v: string | undefined) =>
-        v === undefined
-          ? delete g.process.env.LMSTUDIO_API_KEY
-          : (g.process.env.LMSTUDIO_API_KEY = v),
+        v === undefined ? delete g.process.env[name] : (g.process.env[name] = v),
     };
   const saved = env.get();
   env.set(value);
