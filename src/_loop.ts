@@ -11,14 +11,20 @@
 import type { CallOptions, ChatMessage, ChatModel, ChatParams, ChatResult, Usage } from "./chat.ts";
 import { addUsage } from "./chat.ts";
 import { ContextOverflowError, LiveStreamError, ProtocolError } from "./errors.ts";
-import type { AgentEvent, AgentResult, StopReason, StreamChunk } from "./agent_types.ts";
+import type {
+  AgentEvent,
+  AgentResult,
+  StopReason,
+  StreamChunk,
+  TranscriptEntry,
+} from "./agent_types.ts";
 import { MAX_STEPS_FALLBACK_TEXT } from "./agent_types.ts";
 import type { Decision, ExecutedCall, ReplyProtocol } from "./protocols/_reply_protocol.ts";
 import { type AnyTool, runTool, type ToolOutcome } from "./tools.ts";
 import { type Chunking, sliceText, TextSlicer } from "./slice_stream.ts";
 import { clip } from "./_text.ts";
 import { ContextBudget, type ContextSettings } from "./_context_budget.ts";
-import { ReasoningSplitter, replyReasoning } from "./_reasoning.ts";
+import { ReasoningSplitter, replyReasoning, splitReasoning } from "./_reasoning.ts";
 
 /** Everything the loop needs, fixed per agent. */
 export interface LoopConfig {
@@ -60,6 +66,8 @@ const ZERO_USAGE: Usage = { promptTokens: 0, completionTokens: 0, totalTokens: 0
 /** What one run accumulates: the history, the summed usage, the context budget. */
 interface RunState {
   history: ChatMessage[];
+  /** The display transcript (AgentResult.transcript): no protocol turns. */
+  transcript: TranscriptEntry[];
   usage: { total: Usage };
   budget: ContextBudget;
 }
@@ -81,7 +89,8 @@ export async function* agentLoop(
   const history: ChatMessage[] = [...run.history, { role: "user", content: run.prompt }];
   const usage = { total: ZERO_USAGE };
   const budget = new ContextBudget(cfg.context, cfg.model, cfg.params);
-  const state: RunState = { history, usage, budget };
+  const transcript: TranscriptEntry[] = [{ type: "user", text: run.prompt }];
+  const state: RunState = { history, transcript, usage, budget };
   const { content, step, stopReason, live } = yield* converse(cfg, run, state);
   // The final answer's chunks are yielded here, not by a helper generator: each level of
   // `yield*` costs every chunk a resumption (measurable at 100k chunks).
@@ -104,7 +113,9 @@ export async function* agentLoop(
     stopReason,
     usage: usage.total,
     messages: history,
+    transcript,
   };
+  transcript.push({ type: "assistant", step, text: content });
   run.emit({ type: "finish", result });
   return result;
 }
@@ -140,7 +151,10 @@ async function* converse(
         }
         emit({ type: "protocol_retry", step, reason: decision.reason, rawText: reply.text });
         budget.units.push({ at: history.length, count: 2, step, level: 0 });
-        history.push({ role: "assistant", content: clip(reply.text, 4000) || "(empty reply)" });
+        // The rejected reply goes back without its reasoning: earlier turns' reasoning is
+        // never sent back (README "Messy model output").
+        const echo = clip(splitReasoning(reply.text).text, 4000);
+        history.push({ role: "assistant", content: echo || "(empty reply)" });
         history.push(protocol.correction(decision.reason));
         continue;
       }
@@ -153,6 +167,7 @@ async function* converse(
       }
       if (delivered) throw liveFailure(reply, "the reply turned out to be a tool call");
       const executed = await runTools(cfg, run, step, decision.calls);
+      state.transcript.push(...executed.flatMap((e) => transcriptEntries(step, e)));
       const turn = protocol.toolTurn(reply, executed);
       budget.units.push({
         at: history.length,
@@ -396,4 +411,16 @@ function liveFailure(reply: Reply, reason: string): LiveStreamError {
       `already streamed: ${reason}`,
     { deliveredText: shown },
   );
+}
+
+/** A tool call and its outcome as transcript entries. */
+function transcriptEntries(step: number, e: ExecutedCall): TranscriptEntry[] {
+  const { call, callId, outcome } = e;
+  const tool = call.name;
+  return [
+    { type: "tool_call", step, tool, callId, arguments: call.args },
+    outcome.ok
+      ? { type: "tool_result", step, tool, callId, output: outcome.output }
+      : { type: "tool_error", step, tool, callId, kind: outcome.kind, error: outcome.error },
+  ];
 }

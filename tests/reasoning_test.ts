@@ -334,3 +334,21 @@ describe("every reasoning format: one reasoning channel", () => {
     );
   });
 });
+
+describe("reasoning is never sent back", () => {
+  test("a rejected reply goes back for correction without its reasoning block", async () => {
+    const fake = createFakeLMStudio({
+      replies: [
+        { content: "<think>SECRET-PLAN</think>not an envelope" },
+        { content: JSON.stringify({ type: "final", content: "ok" }) },
+      ],
+    });
+    const client = new LMStudioClient({ fetch: fake.fetch, model: "m", maxRetries: 0 });
+    assert.equal((await new Agent({ client }).run("q")).text, "ok");
+    const retry = fake.chatRequests[1]!.body!.messages;
+    const echo = retry.at(-2)!;
+    assert.equal(echo.role, "assistant");
+    assert.equal(echo.content, "not an envelope");
+    assert.ok(!JSON.stringify(retry).includes("SECRET-PLAN"));
+  });
+});
