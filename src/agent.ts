@@ -10,11 +10,12 @@ import { AgentStream } from "./agent_stream.ts";
 import { agentLoop, type LoopConfig } from "./_loop.ts";
 import { createEnvelopeProtocol } from "./protocols/envelope.ts";
 import { createNativeProtocol } from "./protocols/native.ts";
-import { type Chunking, validateChunking } from "./slice_stream.ts";
+import { type Chunking, sliceText, validateChunking } from "./slice_stream.ts";
 import { type AnyTool, createToolRegistry } from "./tools.ts";
 import { describeTools } from "./tool_schema.ts";
 import { abortableDelay } from "./_retry.ts";
 import { anySignal } from "./_abort.ts";
+import { checkOptionKeys, listChoices, showValue } from "./_options.ts";
 
 /** What each `reasoning` setting sends as `reasoning_effort` (OpenAI's vocabulary). */
 const REASONING_EFFORT: Readonly<Record<string, string>> = {
@@ -152,6 +153,64 @@ export interface RunOptions {
   live?: boolean;
 }
 
+const WHERE = "Cannot create Agent";
+
+/**
+ * Every key of {@link AgentOptions}. The type makes a missing or extra key a compile error, so
+ * an option added to the interface is also accepted at run time.
+ */
+const AGENT_OPTIONS: Readonly<Record<keyof AgentOptions, true>> = {
+  client: true,
+  tools: true,
+  instructions: true,
+  maxSteps: true,
+  modelCall: true,
+  protocol: true,
+  responseFormat: true,
+  reasoning: true,
+  params: true,
+  chunking: true,
+  chunkDelayMs: true,
+  delay: true,
+  live: true,
+  maxToolResultChars: true,
+  contextLength: true,
+  contextBudget: true,
+  onEvent: true,
+};
+
+/** Every key of {@link RunOptions} (see {@link AGENT_OPTIONS}). */
+const RUN_OPTIONS: Readonly<Record<keyof RunOptions, true>> = {
+  signal: true,
+  messages: true,
+  onEvent: true,
+  live: true,
+};
+
+/** `value` (or `fallback` when undefined) if it is a positive integer; else a RangeError. */
+function positiveInteger(name: string, value: unknown, fallback: number, unit = ""): number {
+  if (value === undefined) return fallback;
+  if (typeof value === "number" && Number.isInteger(value) && value > 0) return value;
+  // RangeError even for a string: callers already catch this option's errors as RangeError.
+  throw new RangeError(
+    `${WHERE}: ${name} must be a positive integer${unit}, got ${showValue(value)}`,
+  );
+}
+
+/** `value` (or `fallback` when undefined) if it is one of `choices`; else a TypeError. */
+function choice<T extends string>(
+  name: string,
+  value: unknown,
+  choices: readonly T[],
+  fallback: T,
+): T {
+  if (value === undefined) return fallback;
+  if ((choices as readonly unknown[]).includes(value)) return value as T;
+  throw new TypeError(
+    `${WHERE}: ${name} must be ${listChoices(choices)}, got ${showValue(value)}`,
+  );
+}
+
 /**
  * A tool-calling agent for local models. Each model reply must be one JSON object — a tool
  * call or a final answer. The agent always buffers the whole reply, validates it, and only
@@ -180,6 +239,7 @@ export interface RunOptions {
  */
 export class Agent {
   #config: LoopConfig;
+  #modelCall: "stream" | "generate";
   #live: boolean;
   #onEvent: ((event: AgentEvent) => void) | undefined;
 
@@ -187,16 +247,17 @@ export class Agent {
    * Creates an agent; validates every option.
    *
    * @param options See {@link AgentOptions}.
-   * @throws {TypeError} for duplicate or invalid tools, a bad client, or bad chunking.
-   * @throws {RangeError} for a non-positive or non-integer `maxSteps`, negative delays.
+   * @throws {TypeError} for an unknown option (naming the closest known one), a value of the
+   *   wrong type or not among the choices (naming the option, quoting the value, listing the
+   *   choices), duplicate or invalid tools, a bad client, bad chunking, or a contradiction
+   *   (`live: true` with `modelCall: "generate"`, `responseFormat: true` with
+   *   `protocol: "native"`).
+   * @throws {RangeError} for a `maxSteps`, `maxToolResultChars` or `contextLength` that is not a
+   *   positive integer, a negative `chunkDelayMs`.
    */
   constructor(options: AgentOptions = {}) {
-    const maxSteps = options.maxSteps ?? 10;
-    if (!Number.isInteger(maxSteps) || maxSteps <= 0) {
-      throw new RangeError(
-        `Cannot create Agent: maxSteps must be a positive integer, got ${String(maxSteps)}`,
-      );
-    }
+    checkOptionKeys(WHERE, options, AGENT_OPTIONS);
+    const maxSteps = positiveInteger("maxSteps", options.maxSteps, 10);
     const client = options.client ?? new LMStudioClient();
     // Structural, never instanceof: wrappers, test doubles and a second installed copy of
     // this package all work.
@@ -205,55 +266,76 @@ export class Agent {
       typeof client.generate !== "function"
     ) {
       throw new TypeError(
-        "Cannot create Agent: client must be an LMStudioClient or an object with stream() and " +
-          "generate() methods (a ChatModel)",
+        `${WHERE}: client must be an LMStudioClient or an object with stream() and generate() ` +
+          `methods (a ChatModel), got ${showValue(client)}`,
       );
     }
-    const protocol = options.protocol ?? "envelope";
-    if (protocol !== "envelope" && protocol !== "native") {
-      throw new TypeError(
-        `Cannot create Agent: protocol must be "envelope" or "native", got ${String(protocol)}`,
-      );
-    }
-    const modelCall = options.modelCall ?? "stream";
-    if (modelCall !== "stream" && modelCall !== "generate") {
-      throw new TypeError(
-        `Cannot create Agent: modelCall must be "stream" or "generate", got ${String(modelCall)}`,
-      );
-    }
+    const protocol = choice("protocol", options.protocol, ["envelope", "native"], "envelope");
+    const modelCall = choice("modelCall", options.modelCall, ["stream", "generate"], "stream");
     const chunkDelayMs = options.chunkDelayMs ?? 0;
-    if (typeof chunkDelayMs !== "number" || !(chunkDelayMs >= 0)) {
-      throw new RangeError(
-        `Cannot create Agent: chunkDelayMs must be a number ≥ 0, got ${String(chunkDelayMs)}`,
-      );
-    }
-    const maxToolResultChars = options.maxToolResultChars ?? 20_000;
-    if (!Number.isInteger(maxToolResultChars) || maxToolResultChars <= 0) {
-      throw new RangeError(
-        `Cannot create Agent: maxToolResultChars must be a positive integer, got ${
-          String(maxToolResultChars)
+    if (typeof chunkDelayMs !== "number" || !(chunkDelayMs >= 0) || chunkDelayMs === Infinity) {
+      throw new (typeof chunkDelayMs === "number" ? RangeError : TypeError)(
+        `${WHERE}: chunkDelayMs must be a finite number ≥ 0 (milliseconds), got ${
+          showValue(chunkDelayMs)
         }`,
       );
     }
+    const maxToolResultChars = positiveInteger(
+      "maxToolResultChars",
+      options.maxToolResultChars,
+      20_000,
+    );
     if (options.instructions !== undefined && typeof options.instructions !== "string") {
-      throw new TypeError("Cannot create Agent: instructions must be a string");
-    }
-    const contextLength = options.contextLength;
-    if (contextLength !== undefined && (!Number.isInteger(contextLength) || contextLength <= 0)) {
-      throw new RangeError(
-        `Cannot create Agent: contextLength must be a positive integer (tokens), got ${
-          String(contextLength)
-        }`,
-      );
-    }
-    const reasoning = options.reasoning;
-    if (reasoning !== undefined && !Object.hasOwn(REASONING_EFFORT, reasoning)) {
       throw new TypeError(
-        `Cannot create Agent: reasoning must be "off", "low", "medium" or "high", got ${
-          String(reasoning)
+        `${WHERE}: instructions must be a string, got ${showValue(options.instructions)}`,
+      );
+    }
+    const contextLength = options.contextLength === undefined
+      ? undefined
+      : positiveInteger("contextLength", options.contextLength, 0, " (tokens)");
+    const reasoning = options.reasoning === undefined
+      ? undefined
+      : choice("reasoning", options.reasoning, Object.keys(REASONING_EFFORT), "");
+    for (const key of ["responseFormat", "live", "contextBudget"] as const) {
+      const value = options[key];
+      if (value !== undefined && typeof value !== "boolean") {
+        throw new TypeError(
+          `${WHERE}: ${key} must be true or false, got ${showValue(value)}`,
+        );
+      }
+    }
+    for (const key of ["delay", "onEvent"] as const) {
+      const value = options[key];
+      if (value !== undefined && typeof value !== "function") {
+        throw new TypeError(`${WHERE}: ${key} must be a function, got ${showValue(value)}`);
+      }
+    }
+    const params = options.params;
+    if (params !== undefined && (params === null || typeof params !== "object")) {
+      throw new TypeError(
+        `${WHERE}: params must be an object of sampling parameters, got ${showValue(params)}`,
+      );
+    }
+    if (options.live === true && modelCall === "generate") {
+      throw new TypeError(
+        `${WHERE}: live: true needs modelCall "stream" (with modelCall "generate" the reply ` +
+          "arrives whole, so nothing can stream live); drop one of the two",
+      );
+    }
+    if (options.responseFormat === true && protocol === "native") {
+      throw new TypeError(
+        `${WHERE}: responseFormat applies to protocol "envelope" only, but protocol is ` +
+          '"native" (native tool calls are not constrained by a response format); drop one',
+      );
+    }
+    if (options.tools !== undefined && !Array.isArray(options.tools)) {
+      throw new TypeError(
+        `${WHERE}: tools must be an array of tools (tools: [myTool]), got ${
+          showValue(options.tools)
         }`,
       );
     }
+    this.#modelCall = modelCall;
     const tools = [...(options.tools ?? [])];
     const registry = createToolRegistry(tools);
     // Each tool's JSON Schema, derived once and shared by whichever protocol runs.
@@ -305,8 +387,10 @@ export class Agent {
    * const { text, stopReason } = await new Agent().run("Hi!");
    * ```
    */
-  async run(prompt: string, options: RunOptions = {}): Promise<AgentResult> {
-    const stream = this.#stream(prompt, options, false);
+  async run(prompt: string, options?: RunOptions): Promise<AgentResult> {
+    const stream = this.#stream(prompt, options ?? {}, false);
+    // Unchunked: the answer is one chunk, and iterating here starts the run at once.
+    for await (const _chunk of stream) { /* the result holds the text */ }
     return await stream.result;
   }
 
@@ -329,8 +413,8 @@ export class Agent {
    * }
    * ```
    */
-  stream(prompt: string, options: RunOptions = {}): AgentStream {
-    return this.#stream(prompt, options, true);
+  stream(prompt: string, options?: RunOptions): AgentStream {
+    return this.#stream(prompt, options ?? {}, true);
   }
 
   #stream(prompt: string, options: RunOptions, chunked: boolean): AgentStream {
@@ -341,8 +425,24 @@ export class Agent {
         }`,
       );
     }
+    checkOptionKeys("Cannot start the run", options, RUN_OPTIONS);
     if (options.messages !== undefined && !Array.isArray(options.messages)) {
-      throw new TypeError("messages must be an array of chat messages");
+      throw new TypeError(
+        `Cannot start the run: messages must be an array of chat messages (result.messages), got ${
+          showValue(options.messages)
+        }`,
+      );
+    }
+    if (options.live !== undefined && typeof options.live !== "boolean") {
+      throw new TypeError(
+        `Cannot start the run: live must be true or false, got ${showValue(options.live)}`,
+      );
+    }
+    if (options.live === true && this.#modelCall === "generate") {
+      throw new TypeError(
+        'Cannot start the run: live: true needs the agent\'s modelCall to be "stream" (it is ' +
+          '"generate": the reply arrives whole, so nothing can stream live)',
+      );
     }
     const config = this.#config;
     const listeners = [this.#onEvent, options.onEvent].filter((f) => f !== undefined);
@@ -355,6 +455,7 @@ export class Agent {
     };
     const live = options.live ?? this.#live;
     const userSignal = options.signal;
+    const chunking = config.chunking;
     return new AgentStream(async function* (
       cancelled: AbortSignal,
     ): AsyncGenerator<StreamChunk, AgentResult, undefined> {
@@ -377,6 +478,6 @@ export class Agent {
       } finally {
         own.abort(new DOMException("The agent run was stopped", "AbortError"));
       }
-    });
+    }, chunked ? (text) => sliceText(text, { chunking }) : undefined);
   }
 }

@@ -10,9 +10,15 @@ import { iteratorStream } from "./_iterator_stream.ts";
  * The chunks of an agent's final answer, as an async iterable, plus the run's
  * {@link AgentResult}, a web `ReadableStream`, and ready-made HTTP `Response`s.
  *
- * The run starts when you begin consuming (iterating, reading `result`, or converting).
+ * The run starts when you begin consuming: iterating, converting, or reading `result`.
+ * `result` is passive: reading it never takes the chunks from an iteration, in any order
+ * (`const r = s.result; for await (const c of s) …`, `Promise.all([s.result, consume(s)])`).
+ * If nothing iterates the stream by the next macrotask after `result` is read, the run goes on
+ * alone (chunks still reach `onEvent`); iterating after that yields the answer re-sliced from
+ * `result.text` once the run has ended (same text, step and chunking, without pacing).
+ *
  * Breaking out of `for await` (or cancelling the `ReadableStream`, or the HTTP client going
- * away) aborts the in-flight model request and running tools. It can be consumed once.
+ * away) aborts the in-flight model request and running tools. It can be iterated once.
  *
  * @example Print the answer as it streams, then the stats
  * ```ts
@@ -28,32 +34,40 @@ import { iteratorStream } from "./_iterator_stream.ts";
  * import { Agent, LMStudioClient } from "@ai-agent/orchestrator";
  * const agent = new Agent({ client: new LMStudioClient() });
  * export default {
- *   fetch: (req: Request) => agent.stream("Hello", { signal: req.signal }).toSSEResponse(),
+ *   fetch: (req: Request) => agent.stream("Hello").toSSEResponse(),
  * };
  * ```
  */
 export class AgentStream implements AsyncIterable<StreamChunk> {
   #start: (cancelled: AbortSignal) => AsyncGenerator<StreamChunk, AgentResult, undefined>;
+  #slice: (text: string) => Iterable<string>;
   // Aborted when a ReadableStream/Response view is cancelled: `return()` on the iterator would
   // queue behind a pending `next()` (a model call on a silent server), so the run is stopped
   // through this signal instead.
   #cancel = new AbortController();
+  /** Someone took the iterator (at most one consumer). */
   #consumed = false;
+  /** The run began: for a consumer, or alone because only `result` was read. */
+  #started = false;
+  #drainScheduled = false;
   #settled: Promise<AgentResult>;
   #resolve!: (r: AgentResult) => void;
   #reject!: (e: unknown) => void;
-  #result: Promise<AgentResult> | undefined;
 
   /**
    * Wraps a run that starts on first consumption.
    *
    * @param start Starts the run (called once, on first consumption); `cancelled` aborts when a
    *   `ReadableStream` or `Response` view is cancelled, and must stop the run.
+   * @param slice Cuts a finished answer into chunk texts, for an iteration that begins after
+   *   the run went on alone (default: the whole text as one chunk).
    */
   constructor(
     start: (cancelled: AbortSignal) => AsyncGenerator<StreamChunk, AgentResult, undefined>,
+    slice: (text: string) => Iterable<string> = (text) => [text],
   ) {
     this.#start = start;
+    this.#slice = slice;
     this.#settled = new Promise<AgentResult>((resolve, reject) => {
       this.#resolve = resolve;
       this.#reject = reject;
@@ -67,8 +81,15 @@ export class AgentStream implements AsyncIterable<StreamChunk> {
    * the client, a `LiveStreamError`, or the abort reason).
    */
   [Symbol.asyncIterator](): AsyncGenerator<StreamChunk, void, undefined> {
-    if (this.#consumed) throw new TypeError("AgentStream can only be consumed once");
+    if (this.#consumed) throw new TypeError("AgentStream can only be iterated once");
     this.#consumed = true;
+    if (this.#started) return this.#replay();
+    this.#started = true;
+    return this.#iterate();
+  }
+
+  /** The live iteration: the run's chunks as they come; settles `result`. */
+  #iterate(): AsyncGenerator<StreamChunk, void, undefined> {
     const inner = this.#start(this.#cancel.signal);
     const resolve = this.#resolve;
     const reject = this.#reject;
@@ -99,22 +120,42 @@ export class AgentStream implements AsyncIterable<StreamChunk> {
   }
 
   /**
-   * The run's result. If nothing is iterating the stream, reading this runs it to the end
-   * (chunks are discarded).
+   * An iteration that began after the run went on alone: the finished answer, re-sliced. No
+   * chunk is buffered meanwhile (an answer can be large); the text is in the result anyway.
+   */
+  async *#replay(): AsyncGenerator<StreamChunk, void, undefined> {
+    const result = await this.#settled;
+    // The max-steps fallback is step maxSteps + 1, and `steps` counts at most maxSteps.
+    const step = result.stopReason === "max_steps" ? result.steps + 1 : result.steps;
+    const slices = this.#slice(result.text)[Symbol.iterator]();
+    let next = slices.next();
+    if (next.done) next = { done: false, value: "" }; // an empty answer is still one chunk
+    while (!next.done) {
+      const text = next.value;
+      next = slices.next();
+      yield { text, step, isFinal: next.done === true };
+    }
+  }
+
+  /**
+   * The run's result. Passive: it never takes chunks from an iteration. If nothing iterates
+   * the stream by the next macrotask, the run goes on alone to the end (chunks discarded).
    */
   get result(): Promise<AgentResult> {
-    if (!this.#result) {
-      if (!this.#consumed) {
-        const it = this[Symbol.asyncIterator]();
-        this.#result = (async () => {
-          while (!(await it.next()).done) { /* drain */ }
-          return this.#settled;
-        })();
-      } else {
-        this.#result = this.#settled;
-      }
+    if (!this.#started && !this.#drainScheduled) {
+      this.#drainScheduled = true;
+      // A macrotask, not a microtask: `const r = s.result; await x; for await (…)` still
+      // gets the chunks live.
+      setTimeout(() => {
+        if (this.#started) return;
+        this.#started = true;
+        const it = this.#iterate();
+        (async () => {
+          while (!(await it.next()).done) { /* the chunks reach onEvent only */ }
+        })().catch(() => {/* the error settles `result` */});
+      }, 0);
     }
-    return this.#result;
+    return this.#settled;
   }
 
   /** The chunks as a web `ReadableStream`; cancelling it stops the run. */

@@ -50,10 +50,87 @@ export interface AgentResult {
   /** Tokens summed over every model call of the run (retries and fallback included). */
   usage: Usage;
   /**
-   * The conversation without the system prompt: pass it as `messages` to continue the chat
-   * in a later run.
+   * The exact history the model saw, without the system prompt: pass it as `messages` to
+   * continue the chat in a later run. It is protocol data, not for display: with the envelope
+   * protocol assistant turns are JSON envelopes and tool results are `user` turns carrying
+   * instructions for the model. Show {@link AgentResult.transcript} instead.
    */
   messages: ChatMessage[];
+  /**
+   * This run's conversation as a chat UI shows it, in order: the user's prompt, each tool
+   * call with its arguments and its result or error, and the answer. No protocol JSON, no
+   * corrections or max-steps notices. Covers this run only: keep the entries of earlier runs
+   * and append.
+   */
+  transcript: TranscriptEntry[];
+}
+
+/**
+ * One entry of {@link AgentResult.transcript}, for display.
+ *
+ * @example Render a transcript
+ * ```ts
+ * import type { TranscriptEntry } from "@ai-agent/orchestrator";
+ * const line = (e: TranscriptEntry): string => {
+ *   switch (e.type) {
+ *     case "user": return `You: ${e.text}`;
+ *     case "assistant": return `Assistant: ${e.text}`;
+ *     case "tool_call": return `→ ${e.tool}(${JSON.stringify(e.arguments)})`;
+ *     case "tool_result": return `← ${e.output}`;
+ *     case "tool_error": return `✗ ${e.error}`;
+ *   }
+ * };
+ * ```
+ */
+export type TranscriptEntry =
+  | UserEntry
+  | AssistantEntry
+  | ToolCallEntry
+  | ToolResultEntry
+  | ToolErrorEntry;
+
+/** The user's prompt. */
+export interface UserEntry {
+  type: "user";
+  text: string;
+}
+
+/** The answer (or the max-steps fallback text). */
+export interface AssistantEntry {
+  type: "assistant";
+  /** The step whose reply this is (`maxSteps + 1` for the max-steps fallback). */
+  step: number;
+  text: string;
+}
+
+/** The model called a tool. */
+export interface ToolCallEntry {
+  type: "tool_call";
+  step: number;
+  tool: string;
+  /** Matches the `callId` of the result or error entry, and of the events. */
+  callId: string;
+  /** As the model sent them (as in the `tool_call` event). */
+  arguments: unknown;
+}
+
+/** A tool returned; `output` is the text the model saw. */
+export interface ToolResultEntry {
+  type: "tool_result";
+  step: number;
+  tool: string;
+  callId: string;
+  output: string;
+}
+
+/** A tool call failed; `error` is the text the model saw. */
+export interface ToolErrorEntry {
+  type: "tool_error";
+  step: number;
+  tool: string;
+  callId: string;
+  kind: "unknown_tool" | "invalid_arguments" | "execution_error";
+  error: string;
 }
 
 /**

@@ -34,9 +34,10 @@ export interface ToolContext {
 }
 
 /**
- * The shape of a tool's `parameters`: a zod object schema (`z.object({...})`), seen through
- * the Standard Schema interface zod implements. (Public types name this instead of zod's
- * internal classes; at run time `parameters` must be a real `z.object`.)
+ * The shape of a tool's `parameters`: a zod 4 object schema made with `z.object({...})` from
+ * `"zod"` (zod ≥ 4) or `"zod/v4"` (zod 3.25). Public types name this instead of zod's internal
+ * classes. zod 3 schemas (no `_zod`) and zod/mini schemas (no methods such as `describe`) do
+ * not fit this type, and are rejected at run time too, with a message naming what was found.
  *
  * @example
  * ```ts
@@ -52,6 +53,12 @@ export interface ObjectSchema<Output = Record<string, unknown>> {
     readonly vendor: string;
     readonly types?: { readonly input: unknown; readonly output: Output } | undefined;
   };
+  /** zod 4's internals (zod 3 schemas have none). */
+  readonly _zod: { readonly version: { readonly major: 4 } };
+  /** The object's fields. */
+  readonly shape: object;
+  /** A zod 4 classic method (zod/mini schemas have no methods of this kind). */
+  describe(description: string): unknown;
 }
 
 /**
@@ -94,9 +101,14 @@ export interface Tool<P extends ObjectSchema = ObjectSchema, R = unknown> {
   readonly parameters: P;
   /**
    * Runs the tool. Whatever it returns (or resolves to) is shown to the model: strings as-is,
-   * everything else as JSON. Throwing is fine: the model sees the error message.
+   * `Map`s and `Set`s as JSON arrays of their entries, everything else as JSON, `undefined` as
+   * `"(no result)"`; a function or a symbol is a tool error. Throwing is fine: the model sees
+   * the error message (or, for a thrown non-Error, the value as JSON).
+   *
+   * A property, not a method, so that `args` is checked strictly: an `execute` that expects
+   * more than `parameters` gives is a type error.
    */
-  execute(args: InferOutput<P>, context: ToolContext): R | Promise<R>;
+  readonly execute: (args: InferOutput<P>, context: ToolContext) => R | Promise<R>;
 }
 
 /**
@@ -153,13 +165,7 @@ function validateTool(tool: unknown, where: string): asserts tool is AnyTool {
       `${label}: description must be a non-empty string, got ${describeValue(description)}`,
     );
   }
-  if (!(parameters instanceof z.ZodObject)) {
-    throw new TypeError(
-      `${label}: parameters must be a zod object schema (z.object({...})), got ${
-        describeValue(parameters)
-      }`,
-    );
-  }
+  checkParameters(parameters, label);
   for (const key of Object.keys(parameters.shape)) {
     if (UNSAFE_KEYS.has(key)) {
       throw new TypeError(
@@ -170,6 +176,53 @@ function validateTool(tool: unknown, where: string): asserts tool is AnyTool {
   if (typeof execute !== "function") {
     throw new TypeError(`${label}: execute must be a function, got ${describeValue(execute)}`);
   }
+}
+
+/**
+ * Throws unless `parameters` is a zod 4 classic object schema, saying which zod was found
+ * instead (zod 3 and zod/mini schemas both look like "a ZodObject" to a reader).
+ */
+function checkParameters(parameters: unknown, label: string): asserts parameters is z.ZodObject {
+  if (parameters instanceof z.ZodObject) return;
+  const need = "parameters must be a zod object schema (z.object({...})) of zod 4 " +
+    '(`import * as z from "zod"` with zod ≥ 4, or from "zod/v4" with zod 3.25)';
+  const found = parameters as {
+    _zod?: { version?: { major?: unknown; minor?: unknown; patch?: unknown }; def?: unknown };
+    _def?: unknown;
+    describe?: unknown;
+    shape?: unknown;
+  } | null;
+  if (found !== null && typeof found === "object") {
+    const zod = found._zod;
+    if (zod === undefined && found._def !== undefined) {
+      throw new TypeError(
+        `${label}: ${need}; got a zod 3 schema (${className(found)}: it has _def but no ` +
+          "_zod), which this library cannot read",
+      );
+    }
+    if (zod !== undefined && zod !== null && typeof zod === "object") {
+      const v = zod.version;
+      const version = v ? `zod ${String(v.major)}.${String(v.minor)}.${String(v.patch)}` : "zod";
+      const type = (zod.def as { type?: unknown } | undefined)?.type;
+      if (typeof found.describe !== "function") {
+        throw new TypeError(
+          `${label}: ${need}; got a zod/mini schema (${className(found)}, ${version}): ` +
+            'import z from "zod", not "zod/mini"',
+        );
+      }
+      // A zod 4 object from another copy of zod (two versions installed): it works alike.
+      if (type === "object" && v?.major === 4 && typeof found.shape === "object") return;
+      throw new TypeError(
+        `${label}: ${need}; got a ${version} ${String(type)} schema (${className(found)})`,
+      );
+    }
+  }
+  throw new TypeError(`${label}: ${need}; got ${describeValue(parameters)}`);
+}
+
+function className(value: object): string {
+  const name = (value as { constructor?: { name?: unknown } }).constructor?.name;
+  return typeof name === "string" && name !== "" ? name : "no class";
 }
 
 /**
@@ -334,9 +387,12 @@ const DEFAULT_MAX_RESULT_CHARS = 20_000;
  * `prototype` keys (at every depth), so model-written JSON cannot reach `Object.prototype`
  * through a tool's merge code or change the prototype of what the tool receives.
  *
- * Output: strings as-is; `undefined` as `"(no result)"`; BigInt as its digits; everything else
- * as JSON (nested BigInts as strings, circular references as `"[Circular]"`), falling back to
- * `String(value)` when even that fails. Output longer than `maxResultChars` is cut with a note
+ * Output: strings as-is; `undefined` as `"(no result)"`; BigInt as its digits; `Map`s and
+ * `Set`s (at any depth) as arrays of their entries; everything else as JSON (nested BigInts as
+ * strings, circular references as `"[Circular]"`), falling back to `String(value)` when even
+ * that fails. A returned function or symbol is an `execution_error` (never sent as source
+ * code). A thrown non-Error is described as data (`throw { code: 42 }` gives
+ * `The tool failed with {"code":42}`), `throw undefined` says so. Output longer than `maxResultChars` is cut with a note
  * like `"\n…[truncated 12345 more characters]"`.
  *
  * @param registry Tools by name, from {@link createToolRegistry}.
@@ -448,12 +504,25 @@ export async function runTool(
       tool: name,
       args: parsed.data,
       kind: "execution_error",
-      error: errorText(error),
+      error: thrownText(error),
       durationMs: elapsed(),
       cause: error,
     };
   }
   signal.throwIfAborted();
+  if (typeof value === "function" || typeof value === "symbol") {
+    // Never sent as source code or "Symbol(…)": almost surely a forgotten call, e.g.
+    // `return getWeather` instead of `return getWeather(city)`.
+    return {
+      ok: false,
+      tool: name,
+      args: parsed.data,
+      kind: "execution_error",
+      error: `The tool returned a ${typeof value} instead of a result.`,
+      durationMs: elapsed(),
+      cause: value,
+    };
+  }
   return {
     ok: true,
     tool: name,
@@ -522,7 +591,7 @@ function renderValue(value: unknown): string {
   if (value === undefined) return "(no result)";
   if (typeof value === "bigint") return value.toString();
   try {
-    const json = JSON.stringify(value);
+    const json = JSON.stringify(value, collections);
     if (json !== undefined) return json;
   } catch {
     try {
@@ -540,17 +609,42 @@ function renderValue(value: unknown): string {
   }
 }
 
-/** A JSON.stringify replacer that turns BigInts into strings and cycles into "[Circular]". */
+/** What the model sees when a tool throws: an Error's text, anything else described as data. */
+function thrownText(thrown: unknown): string {
+  if (thrown instanceof Error) return errorText(thrown);
+  if (thrown === undefined) return "The tool failed without an error message (it threw undefined).";
+  if (typeof thrown === "string") return thrown === "" ? 'The tool failed (it threw "").' : thrown;
+  return `The tool failed with ${renderValue(thrown)}`;
+}
+
+/** A JSON.stringify replacer: `Map`s and `Set`s as arrays of their entries (JSON has neither). */
+function collections(this: unknown, _key: string, value: unknown): unknown {
+  if (value instanceof Map) return [...value];
+  if (value instanceof Set) return [...value];
+  return value;
+}
+
+/**
+ * A JSON.stringify replacer that turns BigInts into strings, cycles into "[Circular]", and
+ * Maps and Sets into entries as {@link collections} does.
+ */
 function lenientReplacer(): (this: unknown, key: string, value: unknown) => unknown {
-  // The objects on the path from the root to the value being serialized.
+  // The objects on the path from the root to the value being serialized, as serialized
+  // (`ancestors`: a Map's entry array) and as found (`originals`: the Map itself).
   const ancestors: unknown[] = [];
-  return function (this: unknown, _key: string, value: unknown): unknown {
+  const originals: unknown[] = [];
+  return function (this: unknown, key: string, value: unknown): unknown {
     if (typeof value === "bigint") return value.toString();
     if (value === null || typeof value !== "object") return value;
-    while (ancestors.length > 0 && ancestors.at(-1) !== this) ancestors.pop();
-    if (ancestors.includes(value)) return "[Circular]";
-    ancestors.push(value);
-    return value;
+    while (ancestors.length > 0 && ancestors.at(-1) !== this) {
+      ancestors.pop();
+      originals.pop();
+    }
+    if (originals.includes(value)) return "[Circular]";
+    const serialized = collections.call(this, key, value);
+    ancestors.push(serialized);
+    originals.push(value);
+    return serialized;
   };
 }
 

@@ -342,7 +342,7 @@ describe("ReadableStream and Response views", () => {
     assert.deepEqual(JSON.parse(events[1]!.data), { name: "RangeError", message: "pacing broke" });
   });
 
-  test("`result` without iterating runs to the end; the stream can then not be iterated", async () => {
+  test("`result` without iterating runs to the end; iterating afterwards replays the answer", async () => {
     const { agent, events, fake } = setup([{ content: final(TEXT) }]);
     const stream = agent.stream("hi");
     assert.equal(fake.chatRequests.length, 0, "nothing starts before consumption");
@@ -352,7 +352,13 @@ describe("ReadableStream and Response views", () => {
     assert.equal(await stream.result, result, "result is stable");
     const chunkEvents = events.flatMap((e) => e.type === "chunk" ? [e.chunk] : []);
     assertContract(chunkEvents, TEXT);
-    assert.throws(() => stream[Symbol.asyncIterator](), TypeError);
+    // Issue 15: `result` is passive, so iterating after it still works: the finished answer,
+    // re-sliced the same way, with no second run.
+    const replayed: StreamChunk[] = [];
+    for await (const chunk of stream) replayed.push(chunk);
+    assert.deepEqual(replayed, chunkEvents);
+    assert.equal(fake.chatRequests.length, 1, "no second run");
+    assert.throws(() => stream[Symbol.asyncIterator](), TypeError, "iterated once");
   });
 });
 

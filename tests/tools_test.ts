@@ -445,13 +445,15 @@ describe("runTool()", () => {
       );
     });
 
-    test("values JSON cannot express fall back to String()", async () => {
+    test("values JSON cannot express fall back to String(); functions and symbols are tool errors", async () => {
+      // Issue 15: a function is no longer sent as its source code, nor a symbol as "Symbol(s)".
       const fn = function namedFunction() {};
-      assert.equal(success(await run([returning(() => fn)], "value", {})).output, String(fn));
-      assert.equal(
-        success(await run([returning(() => Symbol("s"))], "value", {})).output,
-        "Symbol(s)",
-      );
+      const fnOutcome = failure(await run([returning(() => fn)], "value", {}));
+      assert.equal(fnOutcome.kind, "execution_error");
+      assert.equal(fnOutcome.error, "The tool returned a function instead of a result.");
+      assert.ok(!fnOutcome.error.includes("namedFunction"));
+      const symOutcome = failure(await run([returning(() => Symbol("s"))], "value", {}));
+      assert.equal(symOutcome.error, "The tool returned a symbol instead of a result.");
       const throwingToJSON = {
         toJSON: () => {
           throw new Error("no");
