@@ -130,7 +130,11 @@ export function chatStreamResult(state: ChatStreamState): ChatResult {
  * {@link StreamError} carrying the partial text, even when a finish reason was seen, so an
  * answer is never silently short. `data: {"error": …}` (or an `event: error`) becomes an
  * {@link APIError} (a `ContextOverflowError` when the prompt did not fit); a `data:` line that
- * is not JSON an {@link InvalidResponseError}.
+ * is not JSON an {@link InvalidResponseError}. Lines the SSE spec says to ignore (unknown
+ * fields, an invalid `retry`, `id`, comments) are ignored; a bare `{"error": …}` line without
+ * `data:` is an {@link APIError} with the server's message; a body that is not SSE at all
+ * (an HTML page) and ends without `[DONE]` is an {@link InvalidResponseError} quoting it. The
+ * outcome never depends on where the bytes were split.
  *
  * @param body The response body.
  * @param options Signal, idle timeout and size limits.

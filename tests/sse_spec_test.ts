@@ -194,7 +194,10 @@ describe("SSE by the spec, whatever the split", () => {
         }
         const inProcess = await outcome(bodyOf([new TextEncoder().encode(c.body)]));
         // Messages name the request in one case and "stream" in the other.
-        const strip = (o: Outcome) => ({ ...o, message: o.message?.replace(/^(stream|POST \S+): /, "") });
+        const strip = (o: Outcome) => ({
+          ...o,
+          message: o.message?.replace(/^(stream|POST \S+): /, ""),
+        });
         assert.deepEqual(strip(got), strip(inProcess), c.name);
       } finally {
         await server.close();
