@@ -91,7 +91,10 @@ export class APIError extends LMStudioError {
   readonly serverMessage: string;
   /** The server's error `type` / `code`, when it sent one (e.g. `"model_not_found"`). */
   readonly code: string | undefined;
-  /** The parsed error body, if it was JSON. */
+  /**
+   * The whole error body (at most 64 KiB), parsed when it was JSON, while the message quotes
+   * only a short excerpt.
+   */
   readonly body: unknown;
   /** Text already streamed before the error event (empty for HTTP errors). */
   readonly partialText: string;
