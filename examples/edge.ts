@@ -121,8 +121,10 @@ export function createHandler(
     if (prompt.length > maxPromptChars) {
       return text(413, `The question is longer than ${maxPromptChars} characters.`);
     }
-    // The request's signal aborts when the client goes away: that stops the model call too.
-    return agent.stream(prompt, { signal: request.signal }).toSSEResponse();
+    // No `{ signal: request.signal }`: when the client goes away the runtime cancels this
+    // body, which stops the run (the model call included). Reading `request.signal` would
+    // make Deno 2.9 warn that it "aborts on successful responses (legacy behavior)".
+    return agent.stream(prompt).toSSEResponse();
   };
 }
 

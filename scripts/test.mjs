@@ -1,6 +1,6 @@
 // The whole test suite: the same test files on Deno, Bun and Node 24, then the static checks
 // (deno fmt --check, deno lint, deno check, deno check --doc, deno doc --lint,
-// deno publish --dry-run).
+// deno publish --dry-run, and the consumer project tests/consumer under tsc and deno check).
 // Installs what it needs first (scripts/setup.mjs). Exits non-zero if anything fails.
 //
 //   npm test                       everything
@@ -49,6 +49,9 @@ const checks = only || files.length ? [] : [
   ["doc examples", rt.deno, ["check", "--doc", "mod.ts", "testing.ts", "src/"]],
   ["doc", rt.deno, ["doc", "--lint", "mod.ts", "testing.ts"]],
   ["publish", rt.deno, ["publish", "--dry-run", "--allow-dirty"]],
+  // A new user's Node project: tsc --strict with only @types/node, no DOM lib (issue 15).
+  ["consumer tsc", rt.node, [`${root}/node_modules/typescript/bin/tsc`, "-p", "tests/consumer"]],
+  ["consumer deno check", rt.deno, ["check", "tests/consumer/app.ts"]],
 ];
 
 const v = versions();
@@ -70,7 +73,9 @@ if (checks.length) installBenchDeps();
 for (const [name, cmd, cmdArgs] of checks) {
   const { code } = await exec(name, cmd, cmdArgs, env);
   if (code !== 0) failed += 1;
-  summary.push(`${code === 0 ? "ok  " : "FAIL"} deno ${name}`);
+  summary.push(
+    `${code === 0 ? "ok  " : "FAIL"} ${name.startsWith("consumer") ? "" : "deno "}${name}`,
+  );
 }
 console.log(`\n${summary.join("\n")}`);
 console.log(`${passed} passed, ${failed} failed`);

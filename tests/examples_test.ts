@@ -138,6 +138,7 @@ describe("examples/edge.ts", () => {
       return response.status;
     };
     assert.equal(await status(new Request("http://edge.test/?q=%20")), 400);
+    assert.equal(await status(new Request("http://edge.test/?q=")), 400, "an empty q is no 500");
     assert.equal(await status(new Request("http://edge.test/", { method: "POST", body: "" })), 400);
     assert.equal(
       await status(
@@ -206,5 +207,26 @@ describe("examples/_lmstudio_help.ts", () => {
     );
     assert.equal(help(new APIError("500", { status: 500, serverMessage: "boom" })), undefined);
     assert.equal(help(new TypeError("bad")), undefined);
+  });
+});
+
+describe("examples/edge.ts and Deno's legacy-abort warning (issue 15)", () => {
+  test("the handler never reads request.signal; cancelling the body still stops the run", async () => {
+    const { fake, handler } = handlerFor([{
+      content: JSON.stringify({ type: "final", content: "a b c" }),
+    }]);
+    let readSignal = false;
+    class SpyRequest extends Request {
+      override get signal(): AbortSignal {
+        readSignal = true;
+        return super.signal;
+      }
+    }
+    const response = await handler(new SpyRequest("http://edge.test/?q=hi"));
+    assert.equal(response.status, 200);
+    const text = await response.text();
+    assert.match(text, /"isFinal":true/);
+    assert.equal(readSignal, false, "reading it makes Deno 2.9 warn");
+    assert.equal(fake.chatRequests.length, 1);
   });
 });
