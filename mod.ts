@@ -29,6 +29,7 @@ export type { AgentStream } from "./src/agent_stream.ts";
 export {
   type AgentEvent,
   type AgentResult,
+  type AssistantEntry,
   type ChunkEvent,
   type ContextCompactedEvent,
   type FinishEvent,
@@ -42,9 +43,14 @@ export {
   type StepStartEvent,
   type StopReason,
   type StreamChunk,
+  type ToolCallEntry,
   type ToolCallEvent,
+  type ToolErrorEntry,
   type ToolErrorEvent,
+  type ToolResultEntry,
   type ToolResultEvent,
+  type TranscriptEntry,
+  type UserEntry,
 } from "./src/agent_types.ts";
 export { DEFAULT_BASE_URL, LMStudioClient, type LMStudioClientOptions } from "./src/client.ts";
 export type {

@@ -64,3 +64,5 @@ export {
   tokenize,
   type WireUsageNumbers,
 } from "./src/testing/sse.ts";
+export { type AgentSSEResult, readAgentSSE } from "./src/testing/read_agent_sse.ts";
+export { type Handler, serve, type Served } from "./src/testing/serve.ts";

@@ -47,7 +47,9 @@ export function setup({ quiet = false } = {}) {
   // --ignore-scripts: bun's postinstall has been seen spinning forever; we run the
   // postinstalls ourselves, each under a time limit.
   const install = existsSync(lock) ? "ci" : "install";
-  if (run("npm", [install, "--ignore-scripts", "--no-audit", "--no-fund"]) !== 0) {
+  if (
+    run("npm", [install, "--ignore-scripts", "--no-audit", "--no-fund", "--loglevel=error"]) !== 0
+  ) {
     throw new Error(`setup: npm ${install} failed`);
   }
   for (const [pkg, script] of [["deno", "install.cjs"], ["bun", "install.js"]]) {

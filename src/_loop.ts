@@ -79,6 +79,8 @@ interface Outcome {
   stopReason: StopReason;
   /** Live mode: the reply whose first slices are out already. */
   live: Reply | undefined;
+  /** The answering reply's reasoning. */
+  reasoning: string;
 }
 
 /** Runs one agent conversation. */
@@ -91,7 +93,7 @@ export async function* agentLoop(
   const budget = new ContextBudget(cfg.context, cfg.model, cfg.params);
   const transcript: TranscriptEntry[] = [{ type: "user", text: run.prompt }];
   const state: RunState = { history, transcript, usage, budget };
-  const { content, step, stopReason, live } = yield* converse(cfg, run, state);
+  const { content, step, stopReason, live, reasoning } = yield* converse(cfg, run, state);
   // The final answer's chunks are yielded here, not by a helper generator: each level of
   // `yield*` costs every chunk a resumption (measurable at 100k chunks).
   const slices = finalSlices(cfg, run, content, live);
@@ -112,6 +114,7 @@ export async function* agentLoop(
     steps: Math.min(step, cfg.maxSteps),
     stopReason,
     usage: usage.total,
+    reasoning,
     messages: history,
     transcript,
   };
@@ -145,7 +148,9 @@ async function* converse(
         if (delivered) throw liveFailure(reply, decision.reason);
         if (attempt >= 1) {
           throw new ProtocolError(
-            `Step ${step}: the model broke the reply protocol twice in a row: ${decision.reason}`,
+            `Step ${step}: the model broke the reply protocol twice in a row; the last ` +
+              `reply: ${developerReason(decision.reason)} (the reply is err.rawText, the words ` +
+              "the model was given err.reason)",
             { rawText: reply.text, reason: decision.reason, step },
           );
         }
@@ -163,7 +168,13 @@ async function* converse(
         // Only the live reply goes on: the raw reply is as large as the answer, and nothing
         // may keep it reachable while the chunks are emitted.
         const live = reply.slicer ? reply : undefined;
-        return { content: decision.content, step, stopReason: "final", live };
+        return {
+          content: decision.content,
+          step,
+          stopReason: "final",
+          live,
+          reasoning: replyReasoning(reply),
+        };
       }
       if (delivered) throw liveFailure(reply, "the reply turned out to be a tool call");
       const executed = await runTools(cfg, run, step, decision.calls);
@@ -199,7 +210,8 @@ async function* converse(
   }
   history.push(protocol.finalTurn(content));
   const live = decision.kind === "final" && reply.slicer ? reply : undefined;
-  return { content, step, stopReason: "max_steps", live };
+  const reasoning = decision.kind === "final" ? replyReasoning(reply) : "";
+  return { content, step, stopReason: "max_steps", live, reasoning };
 }
 
 /**
@@ -402,6 +414,15 @@ async function runTools(
     }
     return { call, callId, outcome };
   }));
+}
+
+/**
+ * A violation's reason as a developer reads it: its first sentence, without the instructions
+ * that follow it for the model ("Reply with…", "Use {…}").
+ */
+function developerReason(reason: string): string {
+  const first = reason.split(/(?<=[.;])\s+(?=Reply |Use |Either |Call )/)[0]!;
+  return clip(first.replace(/[.;]\s*$/, ""), 300);
 }
 
 function liveFailure(reply: Reply, reason: string): LiveStreamError {

@@ -381,7 +381,7 @@ export async function* decodeDeltas(
   try {
     signal?.throwIfAborted();
     while (true) {
-      let result: ReadableStreamReadResult<Uint8Array>;
+      let result: Awaited<ReturnType<ReadableStreamDefaultReader<Uint8Array>["read"]>>;
       reading = true;
       readStarted = Date.now();
       if (idleEnabled && idleTimer === undefined) armIdle(idleTimeoutMs);

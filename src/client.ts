@@ -16,6 +16,7 @@ import {
   type ModelInfo,
   type ModelInfoOptions,
 } from "./model_info.ts";
+import { checkClientOptionKeys } from "./_options.ts";
 import { readEnv, readEnvVar } from "./_env.ts";
 import { anySignal } from "./_abort.ts";
 import { completionResult, excerpt, isErrorBody, modelIds, serverError } from "./_wire.ts";
@@ -61,7 +62,7 @@ export interface LMStudioClientOptions {
    */
   fetch?: typeof fetch;
   /** Extra headers sent with every request. */
-  headers?: HeadersInit;
+  headers?: ConstructorParameters<typeof Headers>[0];
   /**
    * Retries after connection errors and 408/409/429/5xx, before any body is read.
    * @default 2
@@ -145,6 +146,7 @@ export class LMStudioClient implements ChatModel {
    * @throws {RangeError} for negative or non-integer limits.
    */
   constructor(options: LMStudioClientOptions = {}) {
+    checkClientOptionKeys(options);
     const { baseURL, hint } = chooseBaseURL(options.baseURL);
     const fetchImpl = options.fetch ?? globalThis.fetch;
     if (typeof fetchImpl !== "function") {
@@ -565,7 +567,10 @@ function chooseBaseURL(option: string | undefined): { baseURL: string; hint?: st
     );
   }
   if (url.protocol !== "http:" && url.protocol !== "https:") {
-    throw fail(`must be an http: or https: URL, got ${quoted}`, suggestBaseURL(value));
+    throw fail(
+      `must use http: or https:, got ${JSON.stringify(url.protocol)} in ${quoted}`,
+      suggestBaseURL(value),
+    );
   }
   if (url.username || url.password || /^[^/?#]*\/\/[^/?#]*@/.test(value)) {
     throw fail(

@@ -80,7 +80,7 @@ export interface SliceOptions {
  *
  * @example Reject a zero-size chunk before streaming starts
  * ```ts
- * import { validateChunking } from "@ai-agent/orchestrator";
+ * import { validateChunking } from "./slice_stream.ts";
  * validateChunking(undefined); // "word"
  * validateChunking({ graphemes: 0 }); // RangeError: chunking.graphemes must be a positive integer, got 0
  * ```

@@ -32,7 +32,7 @@ export function wholeToolCalls(calls: readonly ToolCallDelta[]): ToolCall[] {
  *
  * @example
  * ```ts
- * import { ToolCallAccumulator } from "@ai-agent/orchestrator";
+ * import { ToolCallAccumulator } from "./tool_call_accumulator.ts";
  * const acc = new ToolCallAccumulator();
  * acc.add([{ index: 0, id: "7", name: "add", arguments: '{"a":' }]);
  * acc.add([{ index: 0, id: "", name: "", arguments: "2}" }]);

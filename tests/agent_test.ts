@@ -328,6 +328,10 @@ describe("the single corrective retry", () => {
       assert.match(err.reason, /"final" reply needs "content"/);
       assert.equal(err.step, 1);
       assert.equal(fake.chatRequests.length, 2, "exactly one retry");
+      // The message is for the developer; the words for the model stay in `reason`.
+      assert.match(err.message, /^Step 1: the model broke the reply protocol twice in a row/);
+      assert.match(err.message, /"final" reply needs "content"/);
+      assert.doesNotMatch(err.message, /Reply with|Use \{/);
     });
 
     test(`${modelCall}: the retry budget is per step — a violation in step 1 and in step 2 are each retried`, async () => {

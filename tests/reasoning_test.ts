@@ -352,3 +352,24 @@ describe("reasoning is never sent back", () => {
     assert.ok(!JSON.stringify(retry).includes("SECRET-PLAN"));
   });
 });
+
+describe("the result carries the answer's reasoning", () => {
+  for (const live of [false, true]) {
+    test(`native (live ${live}): result.reasoning has the field and the inline block, the text neither`, async () => {
+      const fake = createFakeLMStudio({
+        replies: [{
+          reasoning: "from the field",
+          content: "<think>inline plan</think>\nThe answer.",
+        }],
+      });
+      const client = new LMStudioClient({ fetch: fake.fetch, model: "m", maxRetries: 0 });
+      const stream = new Agent({ client, protocol: "native" }).stream("q", { live });
+      const chunks: string[] = [];
+      for await (const c of stream) chunks.push(c.text);
+      const result = await stream.result;
+      assert.equal(result.text, "The answer.");
+      assert.equal(chunks.join(""), "The answer.");
+      assert.equal(result.reasoning, "from the field\ninline plan");
+    });
+  }
+});

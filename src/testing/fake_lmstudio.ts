@@ -392,7 +392,10 @@ export function createFakeLMStudio(options: FakeLMStudioOptions = {}): FakeLMStu
       : jsonReply(reply, promptTokens);
   };
 
-  const fakeFetch = (async (input: RequestInfo | URL, init?: RequestInit): Promise<Response> => {
+  const fakeFetch = (async (
+    input: string | URL | Request,
+    init?: RequestInit,
+  ): Promise<Response> => {
     const request = new Request(input, init);
     const signal = init?.signal ?? undefined;
     signal?.throwIfAborted();
