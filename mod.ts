@@ -24,25 +24,40 @@
  *
  * @module
  */
-export { Agent, type AgentOptions, type RunOptions } from "./src/agent.ts";
+export {
+  Agent,
+  type AgentOptions,
+  type ResumeDecisions,
+  type ResumeOptions,
+  type RunOptions,
+} from "./src/agent.ts";
+export { ResumeError, type ResumeErrorDetails } from "./src/resume_error.ts";
 export type { AgentStream } from "./src/agent_stream.ts";
 export {
   type AgentEvent,
   type AgentResult,
+  type AgentRunState,
   type AssistantEntry,
+  type Checkpoint,
   type ChunkEvent,
   type ContextCompactedEvent,
   type FinishEvent,
+  type Interruption,
   MAX_STEPS_FALLBACK_TEXT,
   type MaxStepsEvent,
   type ModelDeltaEvent,
   type ModelResponseEvent,
   type ModelRetryEvent,
+  type PrepareStep,
+  type PrepareStepInfo,
+  type PrepareStepResult,
   type ProtocolRetryEvent,
+  type RepeatedCallEvent,
   type ResponseFormatUnsupportedEvent,
   type StepStartEvent,
   type StopReason,
   type StreamChunk,
+  type TokenBudgetEvent,
   type ToolCallEntry,
   type ToolCallEvent,
   type ToolErrorEntry,
@@ -103,6 +118,7 @@ export {
   type ObjectSchema,
   type Tool,
   type ToolContext,
+  type ToolErrorKind,
   type ToolOutcome,
 } from "./src/tools.ts";
 export { ToolSchemaError } from "./src/tool_schema.ts";

@@ -14,23 +14,58 @@ import { ContextOverflowError, LiveStreamError, ProtocolError } from "./errors.t
 import type {
   AgentEvent,
   AgentResult,
+  AgentRunState,
+  Checkpoint,
+  Interruption,
+  PrepareStep,
   StopReason,
   StreamChunk,
   TranscriptEntry,
 } from "./agent_types.ts";
 import { MAX_STEPS_FALLBACK_TEXT } from "./agent_types.ts";
-import type { Decision, ExecutedCall, ReplyProtocol } from "./protocols/_reply_protocol.ts";
-import { type AnyTool, runTool, type ToolOutcome } from "./tools.ts";
+import type {
+  Decision,
+  ExecutedCall,
+  ReplyProtocol,
+  RequestedCall,
+} from "./protocols/_reply_protocol.ts";
+import { type AnyTool, callNeedsApproval, runTool, type ToolOutcome } from "./tools.ts";
+import type { HistoryUnit } from "./_context.ts";
+import { callKey, sealState, STATE_VERSION } from "./_run_state.ts";
 import { type Chunking, sliceText, TextSlicer } from "./slice_stream.ts";
 import { clip } from "./_text.ts";
 import { ContextBudget, type ContextSettings } from "./_context_budget.ts";
 import { ReasoningSplitter, replyReasoning, splitReasoning } from "./_reasoning.ts";
+
+/** A step's protocol and tools: the agent's, or the subset `prepareStep` chose. */
+export interface StepTools {
+  protocol: ReplyProtocol;
+  registry: ReadonlyMap<string, AnyTool>;
+}
+
+/** The final answer checked against the agent's `output` schema. */
+export type OutputCheck = (
+  content: string,
+) => { ok: true; value: unknown; text: string } | { ok: false; reason: string };
 
 /** Everything the loop needs, fixed per agent. */
 export interface LoopConfig {
   model: ChatModel;
   registry: ReadonlyMap<string, AnyTool>;
   protocol: ReplyProtocol;
+  /** The protocol's name, recorded in states. */
+  protocolName: "envelope" | "native";
+  /** The protocol and registry for a subset of tools (`undefined`: all), cached per agent. */
+  stepTools: (names: readonly string[] | undefined) => StepTools;
+  prepareStep: PrepareStep | undefined;
+  /** Run-level token budget (summed `totalTokens`); `undefined`: none. */
+  maxTotalTokens: number | undefined;
+  /** The same call this many times in a row is not run again. */
+  maxRepeatedCalls: number;
+  /** Checks the final answer against the `output` schema. */
+  output: OutputCheck | undefined;
+  /** The tool-set and settings fingerprints states carry. */
+  fingerprint: () => Promise<{ tools: string; settings: string }>;
   params: ChatParams;
   context: ContextSettings;
   maxSteps: number;
@@ -50,6 +85,12 @@ export interface LoopRun {
   chunked: boolean;
   live: boolean;
   emit: (event: AgentEvent) => void;
+  /** Receives a state after every completed tool step (awaited); states are built only for it. */
+  onCheckpoint: ((checkpoint: Checkpoint) => void | Promise<void>) | undefined;
+  /** Continue this (opened, checked) state instead of starting from `prompt`. */
+  resume?: AgentRunState;
+  /** For a resumed interrupted step: callId → rejected (with the reason) or approved. */
+  decisions?: ReadonlyMap<string, { approved: boolean; reason?: string }>;
 }
 
 interface Reply extends ChatResult {
@@ -70,6 +111,22 @@ interface RunState {
   transcript: TranscriptEntry[];
   usage: { total: Usage };
   budget: ContextBudget;
+  /** The repeat guard's memory: the last call's key and how often it came in a row. */
+  repeat: { key: string; count: number } | null;
+}
+
+/** The per-step setup: the protocol, tools, system prompt and parameters of one call. */
+interface StepSetup extends StepTools {
+  system: string;
+  params: Partial<ChatParams>;
+  /** The tool names `prepareStep` chose, or `null` for all. */
+  tools: string[] | null;
+}
+
+/** A requested call with the id it has in events, history and states. */
+interface IdentifiedCall {
+  call: RequestedCall;
+  callId: string;
 }
 
 /** How the conversation ended: the answer to emit, and the live reply it may continue. */
@@ -81,19 +138,49 @@ interface Outcome {
   live: Reply | undefined;
   /** The answering reply's reasoning. */
   reasoning: string;
+  /** Model turns used (the fallback excluded). */
+  steps: number;
+  /** The validated `output` value. */
+  output: unknown;
+  /** Interrupted: the calls waiting and the state to resume. */
+  interrupted?: { interruptions: Interruption[]; state: AgentRunState };
 }
 
-/** Runs one agent conversation. */
+/** Runs one agent conversation (or continues a saved one: `run.resume`). */
 export async function* agentLoop(
   cfg: LoopConfig,
   run: LoopRun,
-): AsyncGenerator<StreamChunk, AgentResult, undefined> {
-  const history: ChatMessage[] = [...run.history, { role: "user", content: run.prompt }];
-  const usage = { total: ZERO_USAGE };
+): AsyncGenerator<StreamChunk, AgentResult<unknown>, undefined> {
+  const saved = run.resume;
+  const history: ChatMessage[] = saved
+    ? saved.history
+    : [...run.history, { role: "user", content: run.prompt }];
+  const usage = { total: saved?.usage ?? ZERO_USAGE };
   const budget = new ContextBudget(cfg.context, cfg.model, cfg.params);
-  const transcript: TranscriptEntry[] = [{ type: "user", text: run.prompt }];
-  const state: RunState = { history, transcript, usage, budget };
-  const { content, step, stopReason, live, reasoning } = yield* converse(cfg, run, state);
+  if (saved) budget.units.push(...(saved.units as HistoryUnit[]));
+  const transcript: TranscriptEntry[] = saved
+    ? saved.transcript
+    : [{ type: "user", text: run.prompt }];
+  const state: RunState = { history, transcript, usage, budget, repeat: saved?.repeat ?? null };
+  const outcome = yield* converse(cfg, run, state);
+  const { content, step, stopReason, live, reasoning } = outcome;
+  if (outcome.interrupted) {
+    // Nothing to say yet: no chunk at all (README "The streaming contract").
+    const result: AgentResult<unknown> = {
+      text: "",
+      output: undefined,
+      interruptions: outcome.interrupted.interruptions,
+      state: outcome.interrupted.state,
+      steps: outcome.steps,
+      stopReason,
+      usage: usage.total,
+      reasoning,
+      messages: history,
+      transcript,
+    };
+    run.emit({ type: "finish", result });
+    return result;
+  }
   // The final answer's chunks are yielded here, not by a helper generator: each level of
   // `yield*` costs every chunk a resumption (measurable at 100k chunks).
   const slices = finalSlices(cfg, run, content, live);
@@ -109,9 +196,12 @@ export async function* agentLoop(
     run.emit({ type: "chunk", chunk });
     yield chunk;
   }
-  const result: AgentResult = {
+  const result: AgentResult<unknown> = {
     text: content,
-    steps: Math.min(step, cfg.maxSteps),
+    output: outcome.output,
+    interruptions: [],
+    state: undefined,
+    steps: outcome.steps,
     stopReason,
     usage: usage.total,
     reasoning,
@@ -124,8 +214,9 @@ export async function* agentLoop(
 }
 
 /**
- * The step loop and the max-steps fallback, up to a validated final answer. Yields only live
- * chunks; the caller emits the rest. `usage.total` sums every model call.
+ * The step loop and the fallback (max steps or token budget), up to a validated final answer
+ * or an interruption. Yields only live chunks; the caller emits the rest. `usage.total` sums
+ * every model call.
  */
 async function* converse(
   cfg: LoopConfig,
@@ -133,15 +224,63 @@ async function* converse(
   state: RunState,
 ): AsyncGenerator<StreamChunk, Outcome, undefined> {
   const { emit } = run;
-  const { protocol } = cfg;
   const { history, usage, budget } = state;
+  let step = 0;
+  const pending = run.resume?.pending;
+  if (run.resume) {
+    step = run.resume.step;
+    if (pending) {
+      // The interrupted step, decided: its calls run now (approved ones exactly once), and the
+      // step is recorded as if it had never paused.
+      const tools = cfg.stepTools(pending.tools ?? undefined);
+      const calls: IdentifiedCall[] = pending.calls.map((c) => ({
+        callId: c.callId,
+        call: {
+          id: c.id,
+          name: c.name,
+          args: c.args,
+          ...(c.argsError === undefined ? {} : { argsError: c.argsError }),
+        },
+      }));
+      const plan = planRepeats(cfg, state.repeat, calls);
+      const rejected = new Map<string, string | undefined>();
+      for (const [callId, d] of run.decisions ?? []) {
+        if (!d.approved) rejected.set(callId, d.reason);
+      }
+      const executed = await runTools(
+        cfg,
+        run,
+        step,
+        calls,
+        tools.registry,
+        plan.blocked,
+        rejected,
+      );
+      state.repeat = plan.repeat;
+      recordToolStep(state, tools.protocol, step, pending.reply, executed);
+      await checkpoint(cfg, run, state, step);
+    }
+  }
 
-  for (let step = 1; step <= cfg.maxSteps; step++) {
+  let stopReason: StopReason = "max_steps";
+  for (step++; step <= cfg.maxSteps; step++) {
+    if (cfg.maxTotalTokens !== undefined && usage.total.totalTokens >= cfg.maxTotalTokens) {
+      stopReason = "token_budget";
+      emit({
+        type: "token_budget",
+        step,
+        used: usage.total.totalTokens,
+        limit: cfg.maxTotalTokens,
+      });
+      break;
+    }
+    const setup = await prepare(cfg, run, state, step);
+    const { protocol } = setup;
     emit({ type: "step_start", step });
     for (let attempt = 0;; attempt++) {
-      const reply = yield* callModel(cfg, run, state, step, { fallback: false });
+      const reply = yield* callModel(cfg, run, state, step, setup, { fallback: false });
       usage.total = addUsage(usage.total, reply.usage) ?? usage.total;
-      const decision = decide(cfg, reply);
+      const decision = decide(cfg, protocol, reply);
       const delivered = reply.delivered.length > 0;
 
       if (decision.kind === "violation") {
@@ -171,35 +310,47 @@ async function* converse(
         return {
           content: decision.content,
           step,
+          steps: step,
           stopReason: "final",
           live,
           reasoning: replyReasoning(reply),
+          output: decision.output,
         };
       }
       if (delivered) throw liveFailure(reply, "the reply turned out to be a tool call");
-      const executed = await runTools(cfg, run, step, decision.calls);
-      state.transcript.push(...executed.flatMap((e) => transcriptEntries(step, e)));
-      const turn = protocol.toolTurn(reply, executed);
-      budget.units.push({
-        at: history.length,
-        count: turn.length,
-        step,
-        // Only what re-rendering needs: the reply itself may be large.
-        tools: { reply: { text: reply.text, toolCalls: reply.toolCalls }, calls: executed },
-        level: 0,
-      });
-      history.push(...turn);
+      const calls = decision.calls.map((call, i) => ({
+        call,
+        callId: call.id || `step${step}_${i}`,
+      }));
+      const plan = planRepeats(cfg, state.repeat, calls);
+      const gated = await Promise.all(
+        calls.map(({ call, callId }, i) =>
+          plan.blocked[i] === undefined && call.argsError === undefined
+            ? callNeedsApproval(setup.registry, call.name, call.args, {
+              signal: run.signal,
+              step,
+              callId,
+            })
+            : false
+        ),
+      );
+      // Nothing of a step runs until its gated calls are decided: the step stays atomic.
+      if (gated.some(Boolean)) return await interrupt(cfg, state, step, setup, reply, calls, gated);
+      const executed = await runTools(cfg, run, step, calls, setup.registry, plan.blocked);
+      state.repeat = plan.repeat;
+      recordToolStep(state, protocol, step, reply, executed);
+      await checkpoint(cfg, run, state, step);
       break;
     }
   }
 
-  // Max-steps fallback: one last call, told to answer now without tools.
-  const step = cfg.maxSteps + 1;
-  emit({ type: "max_steps", step });
-  history.push(protocol.maxStepsMessage());
-  const reply = yield* callModel(cfg, run, state, step, { fallback: true });
+  // The fallback: one last call, told to answer now without tools.
+  if (stopReason === "max_steps") emit({ type: "max_steps", step });
+  const setup = await prepare(cfg, run, state, step);
+  history.push(setup.protocol.maxStepsMessage());
+  const reply = yield* callModel(cfg, run, state, step, setup, { fallback: true });
   usage.total = addUsage(usage.total, reply.usage) ?? usage.total;
-  const decision = decide(cfg, reply);
+  const decision = decide(cfg, setup.protocol, reply);
   let content = MAX_STEPS_FALLBACK_TEXT;
   if (decision.kind === "final") content = decision.content;
   else if (reply.delivered.length) {
@@ -208,17 +359,212 @@ async function* converse(
       decision.kind === "violation" ? decision.reason : "the reply was not a final answer",
     );
   }
-  history.push(protocol.finalTurn(content));
+  history.push(setup.protocol.finalTurn(content));
   const live = decision.kind === "final" && reply.slicer ? reply : undefined;
   const reasoning = decision.kind === "final" ? replyReasoning(reply) : "";
-  return { content, step, stopReason: "max_steps", live, reasoning };
+  const output = decision.kind === "final" ? decision.output : undefined;
+  return { content, step, steps: step - 1, stopReason, live, reasoning, output };
+}
+
+/** The step's setup: the agent's, changed by `prepareStep` when there is one. */
+async function prepare(
+  cfg: LoopConfig,
+  run: LoopRun,
+  state: RunState,
+  step: number,
+): Promise<StepSetup> {
+  const chosen = cfg.prepareStep
+    ? await cfg.prepareStep({
+      step,
+      messages: state.history,
+      usage: state.usage.total,
+      signal: run.signal,
+    })
+    : undefined;
+  run.signal.throwIfAborted();
+  if (chosen === undefined || chosen === null) {
+    return {
+      ...cfg.stepTools(undefined),
+      system: cfg.protocol.systemPrompt,
+      params: {},
+      tools: null,
+    };
+  }
+  if (typeof chosen !== "object") {
+    throw new TypeError(
+      `prepareStep must return an object ({ params?, tools?, instructions? }) or undefined, got ${typeof chosen}`,
+    );
+  }
+  const { params, tools, instructions } = chosen;
+  if (tools !== undefined && !Array.isArray(tools)) {
+    throw new TypeError("prepareStep: tools must be an array of tool names");
+  }
+  if (instructions !== undefined && typeof instructions !== "string") {
+    throw new TypeError("prepareStep: instructions must be a string");
+  }
+  const names = tools === undefined ? undefined : [...tools];
+  const stepTools = cfg.stepTools(names);
+  const extra = instructions?.trim();
+  return {
+    ...stepTools,
+    system: extra
+      ? `${stepTools.protocol.systemPrompt}\n\n${extra}`
+      : stepTools.protocol.systemPrompt,
+    params: { ...params },
+    tools: names ?? null,
+  };
+}
+
+/** The tool step's transcript entries, history turn and compaction unit. */
+function recordToolStep(
+  state: RunState,
+  protocol: ReplyProtocol,
+  step: number,
+  reply: Pick<ChatResult, "text" | "toolCalls">,
+  executed: ExecutedCall[],
+): void {
+  state.transcript.push(...executed.flatMap((e) => transcriptEntries(step, e)));
+  const turn = protocol.toolTurn(reply, executed);
+  state.budget.units.push({
+    at: state.history.length,
+    count: turn.length,
+    step,
+    // Only what re-rendering needs: the reply itself may be large.
+    tools: { reply: { text: reply.text, toolCalls: reply.toolCalls }, calls: executed },
+    level: 0,
+  });
+  state.history.push(...turn);
+}
+
+/**
+ * The repeat guard for one step's calls, in order: the same call (name and canonical
+ * arguments) for the `maxRepeatedCalls`-th time in a row, and after, is blocked. Returns, per
+ * call, how often it came in a row when blocked, and the guard's memory after the step.
+ */
+function planRepeats(
+  cfg: LoopConfig,
+  repeat: RunState["repeat"],
+  calls: readonly IdentifiedCall[],
+): { blocked: (number | undefined)[]; repeat: RunState["repeat"] } {
+  const blocked: (number | undefined)[] = [];
+  let memory = repeat;
+  for (const { call } of calls) {
+    const key = callKey(call.name, call.args);
+    const count = memory?.key === key ? memory.count + 1 : 1;
+    memory = { key, count };
+    blocked.push(count >= cfg.maxRepeatedCalls ? count : undefined);
+  }
+  return { blocked, repeat: memory };
+}
+
+/**
+ * Hands a checkpoint to `onCheckpoint` after a completed step and waits for it (a state that
+ * is being saved must be saved before later steps act), only when there is one: a state is
+ * O(history) to build.
+ */
+async function checkpoint(
+  cfg: LoopConfig,
+  run: LoopRun,
+  state: RunState,
+  step: number,
+): Promise<void> {
+  if (!run.onCheckpoint) return;
+  await run.onCheckpoint({ step, state: await snapshot(cfg, state, step, null) });
+  run.signal.throwIfAborted();
+}
+
+/** The run paused at `step`: its calls wait, nothing of the step ran. */
+async function interrupt(
+  cfg: LoopConfig,
+  state: RunState,
+  step: number,
+  setup: StepSetup,
+  reply: Reply,
+  calls: readonly IdentifiedCall[],
+  gated: readonly boolean[],
+): Promise<Outcome> {
+  const pending: NonNullable<AgentRunState["pending"]> = {
+    reply: { text: reply.text, ...(reply.toolCalls ? { toolCalls: reply.toolCalls } : {}) },
+    tools: setup.tools,
+    calls: calls.map(({ call, callId }, i) => ({
+      id: call.id,
+      callId,
+      name: call.name,
+      args: call.args,
+      ...(call.argsError === undefined ? {} : { argsError: call.argsError }),
+      needsApproval: gated[i]!,
+    })),
+  };
+  const interruptions = calls.filter((_, i) => gated[i]).map(({ call, callId }) => ({
+    callId,
+    tool: call.name,
+    arguments: call.args,
+  }));
+  return {
+    content: "",
+    step,
+    steps: step - 1,
+    stopReason: "interrupted",
+    live: undefined,
+    reasoning: replyReasoning(reply),
+    output: undefined,
+    interrupted: { interruptions, state: await snapshot(cfg, state, step, pending) },
+  };
+}
+
+/** The resumable state now (a deep plain-JSON copy, sealed). */
+async function snapshot(
+  cfg: LoopConfig,
+  state: RunState,
+  step: number,
+  pending: AgentRunState["pending"],
+): Promise<AgentRunState> {
+  const { tools, settings } = await cfg.fingerprint();
+  return await sealState({
+    version: STATE_VERSION,
+    protocol: cfg.protocolName,
+    tools,
+    settings,
+    step,
+    usage: state.usage.total,
+    history: state.history,
+    transcript: state.transcript,
+    repeat: state.repeat,
+    units: state.budget.units.map(savedUnit),
+    pending,
+  });
+}
+
+/**
+ * A compaction unit as JSON: an outcome's `value` (whatever the tool returned) and `cause`
+ * are not data, and its validated `args` may hold non-JSON values; re-rendering needs neither.
+ */
+function savedUnit(unit: HistoryUnit): unknown {
+  if (!unit.tools) return unit;
+  return {
+    ...unit,
+    tools: {
+      reply: unit.tools.reply,
+      calls: unit.tools.calls.map(({ call, callId, outcome }) => {
+        const { value: _value, cause: _cause, ...rest } = outcome as ToolOutcome & {
+          value?: unknown;
+          cause?: unknown;
+        };
+        return { call, callId, outcome: { ...rest, args: call.args } };
+      }),
+    },
+  };
 }
 
 /**
  * A reply cut off by the token limit is never acted on, whatever the protocol; the rest is the
  * protocol's call.
  */
-function decide(cfg: LoopConfig, reply: ChatResult): Decision {
+function decide(
+  cfg: LoopConfig,
+  protocol: ReplyProtocol,
+  reply: ChatResult,
+): Exclude<Decision, { kind: "final" }> | { kind: "final"; content: string; output: unknown } {
   if (reply.finishReason === "length") {
     return {
       kind: "violation",
@@ -226,7 +572,13 @@ function decide(cfg: LoopConfig, reply: ChatResult): Decision {
         "was complete; reply again, shorter",
     };
   }
-  return cfg.protocol.decide(reply);
+  const decision = protocol.decide(reply);
+  if (decision.kind !== "final") return decision;
+  if (!cfg.output) return { ...decision, output: undefined };
+  // Typed output: a mismatch is a violation like any other (one corrective retry).
+  const checked = cfg.output(decision.content);
+  if (!checked.ok) return { kind: "violation", reason: checked.reason };
+  return { kind: "final", content: checked.text, output: checked.value };
 }
 
 /** One model call (stream or generate), with the protocol's request extras and live slicing. */
@@ -235,11 +587,12 @@ async function* callModel(
   run: LoopRun,
   state: RunState,
   step: number,
+  setup: StepSetup,
   opts: { fallback: boolean },
 ): AsyncGenerator<StreamChunk, Reply, undefined> {
-  const { protocol } = cfg;
+  const { protocol } = setup;
   const { history, budget } = state;
-  const system: ChatMessage = { role: "system", content: protocol.systemPrompt };
+  const system: ChatMessage = { role: "system", content: setup.system };
   const render = protocol.toolTurn.bind(protocol);
   const onRetry: CallOptions["onRetry"] = (info) =>
     run.emit({ type: "model_retry", step, ...info });
@@ -250,11 +603,11 @@ async function* callModel(
     const extras = protocol.requestExtras(opts.fallback);
     await budget.ready(run.signal);
     const { messages, bytes } = budget.fit(history, system, extras, render, step, run.emit, harder);
-    const req = { ...cfg.params, ...extras, messages, signal: run.signal };
+    const req = { ...cfg.params, ...setup.params, ...extras, messages, signal: run.signal };
     try {
       const reply = cfg.modelCall === "generate"
         ? await generateReply(cfg, req, onRetry)
-        : yield* streamReply(cfg, run, req, step, onRetry);
+        : yield* streamReply(cfg, run, protocol, req, step, onRetry);
       run.emit({
         type: "model_response",
         step,
@@ -293,11 +646,12 @@ async function generateReply(
 async function* streamReply(
   cfg: LoopConfig,
   run: LoopRun,
+  protocol: ReplyProtocol,
   req: Parameters<ChatModel["stream"]>[0],
   step: number,
   onRetry: CallOptions["onRetry"],
 ): AsyncGenerator<StreamChunk, Reply, undefined> {
-  const live = run.live && run.chunked ? cfg.protocol.live() : undefined;
+  const live = run.live && run.chunked ? protocol.live() : undefined;
   const slicer = live ? new TextSlicer({ chunking: cfg.chunking }) : undefined;
   const delivered: string[] = [];
   const held: string[] = [];
@@ -364,28 +718,57 @@ function finalSlices(
   return sliceText(content, { chunking: cfg.chunking });
 }
 
-/** Runs the calls of one step in parallel; every outcome is also an event. */
+/**
+ * Runs the calls of one step in parallel; every outcome is also an event. A call the repeat
+ * guard blocked (`blocked[i]`: how often it came in a row) or a person rejected is not run:
+ * the model is told why.
+ */
 async function runTools(
   cfg: LoopConfig,
   run: LoopRun,
   step: number,
-  calls: Extract<Decision, { kind: "tools" }>["calls"],
+  calls: readonly IdentifiedCall[],
+  registry: ReadonlyMap<string, AnyTool>,
+  blocked: readonly (number | undefined)[],
+  rejected: ReadonlyMap<string, string | undefined> = new Map(),
 ): Promise<ExecutedCall[]> {
-  return await Promise.all(calls.map(async (call, i): Promise<ExecutedCall> => {
-    const callId = call.id || `step${step}_${i}`;
+  return await Promise.all(calls.map(async ({ call, callId }, i): Promise<ExecutedCall> => {
     run.emit({ type: "tool_call", step, tool: call.name, arguments: call.args, callId });
     let outcome: ToolOutcome;
+    const fail = (kind: "invalid_arguments" | "rejected" | "repeated_call", error: string) => ({
+      ok: false as const,
+      tool: call.name,
+      args: call.args,
+      kind,
+      error,
+      durationMs: 0,
+    });
+    const repeats = blocked[i];
     if (call.argsError !== undefined) {
-      outcome = {
-        ok: false,
+      outcome = fail("invalid_arguments", call.argsError);
+    } else if (rejected.has(callId)) {
+      const reason = rejected.get(callId)?.trim();
+      outcome = fail(
+        "rejected",
+        `The user rejected this call, so it did not run${reason ? `: ${reason}` : "."} ` +
+          "Do not make the same call again; continue without it or answer.",
+      );
+    } else if (repeats !== undefined) {
+      run.emit({
+        type: "repeated_call",
+        step,
         tool: call.name,
-        args: call.args,
-        kind: "invalid_arguments",
-        error: call.argsError,
-        durationMs: 0,
-      };
+        callId,
+        arguments: call.args,
+        count: repeats,
+      });
+      outcome = fail(
+        "repeated_call",
+        `You made this same call ${repeats} times in a row and already have its result ` +
+          "above; it was not run again. Use that result, or do something else.",
+      );
     } else {
-      outcome = await runTool(cfg.registry, call.name, call.args, {
+      outcome = await runTool(registry, call.name, call.args, {
         signal: run.signal,
         step,
         callId,

@@ -5,14 +5,23 @@
  */
 import type { ChatMessage, ChatModel, ChatParams } from "./chat.ts";
 import { LMStudioClient } from "./client.ts";
-import type { AgentEvent, AgentResult, StreamChunk } from "./agent_types.ts";
+import type {
+  AgentEvent,
+  AgentResult,
+  AgentRunState,
+  Checkpoint,
+  PrepareStep,
+  StreamChunk,
+} from "./agent_types.ts";
 import { AgentStream } from "./agent_stream.ts";
-import { agentLoop, type LoopConfig } from "./_loop.ts";
+import { agentLoop, type LoopConfig, type LoopRun, type StepTools } from "./_loop.ts";
 import { createEnvelopeProtocol } from "./protocols/envelope.ts";
 import { createNativeProtocol } from "./protocols/native.ts";
 import { type Chunking, sliceText, validateChunking } from "./slice_stream.ts";
-import { type AnyTool, createToolRegistry } from "./tools.ts";
-import { describeTools } from "./tool_schema.ts";
+import { type AnyTool, createToolRegistry, type ObjectSchema } from "./tools.ts";
+import { describeTools, type ToolDescription } from "./tool_schema.ts";
+import { canonicalJson, openState, sha256Hex } from "./_run_state.ts";
+import { outputCheck, outputJsonSchema } from "./_output.ts";
 import { abortableDelay } from "./_retry.ts";
 import { anySignal } from "./_abort.ts";
 import { checkOptionKeys, listChoices, showValue } from "./_options.ts";
@@ -40,7 +49,7 @@ const REASONING_EFFORT: Readonly<Record<string, string>> = {
  * });
  * ```
  */
-export interface AgentOptions {
+export interface AgentOptions<O = undefined> {
   /**
    * The model connection: an `LMStudioClient`, or any object with its `stream()` and
    * `generate()` (see {@link ChatModel}: a wrapper that logs, caches or routes, a scripted
@@ -129,6 +138,37 @@ export interface AgentOptions {
   contextBudget?: boolean;
   /** Observes progress of every run. Exceptions thrown here are ignored. */
   onEvent?: (event: AgentEvent) => void;
+  /**
+   * Typed final output: a zod object schema the answer must match. Envelope protocol: the
+   * final's `content` is a JSON object constrained by this schema (in `response_format` too);
+   * native: the answer text must be that JSON. `result.output` is the parsed value,
+   * `result.text` its JSON text (also what the chunks carry). A mismatch gets the one
+   * corrective retry. Not with `live`.
+   * @default undefined (the answer is free text)
+   */
+  output?: ObjectSchema<O>;
+  /**
+   * Called before every model call: may return per-step `params`, the names of the `tools`
+   * available in that step, and extra `instructions`. A changed tool list or system prompt
+   * invalidates the server's prompt cache from that point (the system prompt comes first, so
+   * changing it costs the whole prompt): see README "Controlling a run".
+   * @default undefined
+   */
+  prepareStep?: PrepareStep;
+  /**
+   * A token budget for the run: once the summed `usage.totalTokens` reaches it, the run ends
+   * through the same fallback as `maxSteps` (`stopReason: "token_budget"`). Counts only what
+   * the server reports.
+   * @default undefined (no budget)
+   */
+  maxTotalTokens?: number;
+  /**
+   * The loop guard: the same call (tool name and arguments, key order ignored) made this many
+   * times in a row is not run again; the model is told it already has the result
+   * (`repeated_call` event). 2 blocks the first repetition.
+   * @default 3
+   */
+  maxRepeatedCalls?: number;
 }
 
 /**
@@ -151,6 +191,14 @@ export interface RunOptions {
   onEvent?: (event: AgentEvent) => void;
   /** Override the agent's `live` setting for this stream. */
   live?: boolean;
+  /**
+   * Receives the resumable state after every completed tool step, and is awaited before the
+   * run goes on: persist `checkpoint.state` and a crashed run continues with
+   * `agent.resume(state)` (README "Controlling a run"). A throw ends the run with that error.
+   * States are built only when this is set.
+   * @default undefined
+   */
+  onCheckpoint?: (checkpoint: Checkpoint) => void | Promise<void>;
 }
 
 const WHERE = "Cannot create Agent";
@@ -177,6 +225,10 @@ const AGENT_OPTIONS: Readonly<Record<keyof AgentOptions, true>> = {
   contextLength: true,
   contextBudget: true,
   onEvent: true,
+  output: true,
+  prepareStep: true,
+  maxTotalTokens: true,
+  maxRepeatedCalls: true,
 };
 
 /** Every key of {@link RunOptions} (see {@link AGENT_OPTIONS}). */
@@ -185,7 +237,40 @@ const RUN_OPTIONS: Readonly<Record<keyof RunOptions, true>> = {
   messages: true,
   onEvent: true,
   live: true,
+  onCheckpoint: true,
 };
+
+/**
+ * Options for `agent.resume()`: those of a run, without `messages` (the state has the
+ * history).
+ *
+ * @example Resume with a deadline
+ * ```ts
+ * import type { ResumeOptions } from "@ai-agent/orchestrator";
+ * const options: ResumeOptions = { signal: AbortSignal.timeout(60_000) };
+ * ```
+ */
+export type ResumeOptions = Omit<RunOptions, "messages">;
+
+/**
+ * What a person decided about an interrupted run's calls (`result.interruptions`): every one
+ * must be approved or rejected. A rejection's `reason` reaches the model.
+ *
+ * @example Approve one call, reject another
+ * ```ts
+ * import type { ResumeDecisions } from "@ai-agent/orchestrator";
+ * const decisions: ResumeDecisions = {
+ *   approve: ["step1_0"],
+ *   reject: [{ callId: "step1_1", reason: "Do not email the CEO." }],
+ * };
+ * ```
+ */
+export interface ResumeDecisions {
+  /** Call ids to run (each exactly once). */
+  approve?: readonly string[];
+  /** Call ids not to run, each with an optional reason for the model. */
+  reject?: readonly { callId: string; reason?: string }[];
+}
 
 /** `value` (or `fallback` when undefined) if it is a positive integer; else a RangeError. */
 function positiveInteger(name: string, value: unknown, fallback: number, unit = ""): number {
@@ -237,11 +322,12 @@ function choice<T extends string>(
  * for await (const chunk of agent.stream("What is 2 + 3?")) console.log(chunk.text);
  * ```
  */
-export class Agent {
+export class Agent<O = undefined> {
   #config: LoopConfig;
   #modelCall: "stream" | "generate";
   #live: boolean;
   #onEvent: ((event: AgentEvent) => void) | undefined;
+  #typed: boolean;
 
   /**
    * Creates an agent; validates every option.
@@ -255,7 +341,7 @@ export class Agent {
    * @throws {RangeError} for a `maxSteps`, `maxToolResultChars` or `contextLength` that is not a
    *   positive integer, a negative `chunkDelayMs`.
    */
-  constructor(options: AgentOptions = {}) {
+  constructor(options: AgentOptions<O> = {}) {
     checkOptionKeys(WHERE, options, AGENT_OPTIONS);
     const maxSteps = positiveInteger("maxSteps", options.maxSteps, 10);
     const client = options.client ?? new LMStudioClient();
@@ -335,23 +421,82 @@ export class Agent {
         }`,
       );
     }
+    const maxTotalTokens = options.maxTotalTokens === undefined
+      ? undefined
+      : positiveInteger("maxTotalTokens", options.maxTotalTokens, 0, " (tokens)");
+    const maxRepeatedCalls = positiveInteger("maxRepeatedCalls", options.maxRepeatedCalls, 3);
+    if (options.prepareStep !== undefined && typeof options.prepareStep !== "function") {
+      throw new TypeError(
+        `${WHERE}: prepareStep must be a function, got ${showValue(options.prepareStep)}`,
+      );
+    }
+    if (options.output !== undefined && options.live === true) {
+      throw new TypeError(
+        `${WHERE}: output (typed output) cannot stream live: the answer is validated as a ` +
+          "whole before it is shown; drop live or output",
+      );
+    }
+    // Derived now, so that a schema the model cannot write as JSON fails at construction.
+    const output = options.output === undefined ? undefined : outputJsonSchema(options.output);
     this.#modelCall = modelCall;
+    this.#typed = output !== undefined;
     const tools = [...(options.tools ?? [])];
     const registry = createToolRegistry(tools);
     // Each tool's JSON Schema, derived once and shared by whichever protocol runs.
     const described = describeTools(tools);
     const userDelay = options.delay;
+    const makeProtocol = (subset: readonly ToolDescription[]) =>
+      protocol === "native"
+        ? createNativeProtocol({ tools: subset, instructions: options.instructions, output })
+        : createEnvelopeProtocol({
+          model: client,
+          tools: subset,
+          instructions: options.instructions,
+          responseFormat: options.responseFormat ?? true,
+          output,
+        });
+    const all: StepTools = { protocol: makeProtocol(described), registry };
+    // prepareStep's tool subsets: a protocol (prompt, response_format) per subset, built once.
+    const subsets = new Map<string, StepTools>();
+    const stepTools = (names: readonly string[] | undefined): StepTools => {
+      if (names === undefined) return all;
+      for (const name of names) {
+        if (typeof name !== "string" || !registry.has(name)) {
+          throw new TypeError(
+            `prepareStep: tools must name tools of this agent; ${showValue(name)} is not one ` +
+              `(the tools are ${listChoices([...registry.keys()])})`,
+          );
+        }
+      }
+      const key = [...new Set(names)].sort().join("\n");
+      let got = subsets.get(key);
+      if (got === undefined) {
+        const chosen = described.filter((t) => names.includes(t.name));
+        got = {
+          protocol: makeProtocol(chosen),
+          registry: new Map(chosen.map((t) => [t.name, registry.get(t.name)!])),
+        };
+        subsets.set(key, got);
+      }
+      return got;
+    };
+    let fingerprint: Promise<{ tools: string; settings: string }> | undefined;
     this.#config = {
       model: client,
       registry,
-      protocol: protocol === "native"
-        ? createNativeProtocol({ tools: described, instructions: options.instructions })
-        : createEnvelopeProtocol({
-          model: client,
-          tools: described,
-          instructions: options.instructions,
-          responseFormat: options.responseFormat ?? true,
-        }),
+      protocol: all.protocol,
+      protocolName: protocol,
+      stepTools,
+      prepareStep: options.prepareStep,
+      maxTotalTokens,
+      maxRepeatedCalls,
+      output: options.output === undefined ? undefined : outputCheck(options.output),
+      // Computed once per agent, when a state is first built or opened.
+      fingerprint: () =>
+        fingerprint ??= Promise.all([
+          sha256Hex(canonicalJson(described.map((t) => ({ name: t.name, schema: t.schema })))),
+          sha256Hex(canonicalJson({ protocol, output: output ?? null })),
+        ]).then(([tools, settings]) => ({ tools, settings })),
       params: reasoning === undefined
         ? { ...options.params }
         : { ...options.params, reasoning_effort: REASONING_EFFORT[reasoning] },
@@ -387,7 +532,7 @@ export class Agent {
    * const { text, stopReason } = await new Agent().run("Hi!");
    * ```
    */
-  async run(prompt: string, options?: RunOptions): Promise<AgentResult> {
+  async run(prompt: string, options?: RunOptions): Promise<AgentResult<O>> {
     const stream = this.#stream(prompt, options ?? {}, false);
     // Unchunked: the answer is one chunk, and iterating here starts the run at once.
     for await (const _chunk of stream) { /* the result holds the text */ }
@@ -413,11 +558,111 @@ export class Agent {
    * }
    * ```
    */
-  stream(prompt: string, options?: RunOptions): AgentStream {
+  stream(prompt: string, options?: RunOptions): AgentStream<O> {
     return this.#stream(prompt, options ?? {}, true);
   }
 
-  #stream(prompt: string, options: RunOptions, chunked: boolean): AgentStream {
+  /**
+   * Continues a run from its state: an interrupted run's `result.state` (with a decision for
+   * every call in `result.interruptions`) or a `checkpoint` event's `state` (no decisions).
+   * Approved calls run exactly once; rejected ones go back to the model as an observation
+   * with the reason. The state may come from `JSON.parse(JSON.stringify(state))`, another
+   * process or another runtime; the agent must have the same tools, protocol and output
+   * schema.
+   *
+   * @param state `result.state` or a checkpoint's `state`.
+   * @param decisions What to do with each interrupted call.
+   * @param options Signal, per-run event callback.
+   * @returns The same result as `run()`: possibly interrupted again.
+   * @throws {ResumeError} for a malformed, incompatible, tampered or foreign state.
+   * @throws {TypeError} for a decision on an unknown call, or an interrupted call without one.
+   *
+   * @example Ask, then continue
+   * ```ts
+   * import { Agent } from "@ai-agent/orchestrator";
+   * const agent = new Agent();
+   * let result = await agent.run("Clean up my inbox");
+   * while (result.stopReason === "interrupted") {
+   *   const approve = result.interruptions.map((i) => i.callId); // ask a person here
+   *   result = await agent.resume(result.state!, { approve });
+   * }
+   * ```
+   */
+  async resume(
+    state: AgentRunState,
+    decisions?: ResumeDecisions,
+    options?: ResumeOptions,
+  ): Promise<AgentResult<O>> {
+    const stream = this.#resumeStream(state, decisions, options ?? {}, false);
+    for await (const _chunk of stream) { /* the result holds the text */ }
+    return await stream.result;
+  }
+
+  /**
+   * {@link Agent.resume}, streaming the final answer as {@link Agent.stream} does. The state
+   * is checked when the stream starts (the error comes from iterating or `result`).
+   *
+   * @param state `result.state` or a checkpoint's `state`.
+   * @param decisions What to do with each interrupted call.
+   * @param options Signal, per-run event callback, live mode.
+   * @returns An {@link AgentStream}.
+   *
+   * @example
+   * ```ts
+   * import { Agent, type AgentRunState } from "@ai-agent/orchestrator";
+   * declare const saved: AgentRunState;
+   * for await (const chunk of new Agent().resumeStream(saved)) console.log(chunk.text);
+   * ```
+   */
+  resumeStream(
+    state: AgentRunState,
+    decisions?: ResumeDecisions,
+    options?: ResumeOptions,
+  ): AgentStream<O> {
+    return this.#resumeStream(state, decisions, options ?? {}, true);
+  }
+
+  #resumeStream(
+    state: AgentRunState,
+    decisions: ResumeDecisions | undefined,
+    options: ResumeOptions,
+    chunked: boolean,
+  ): AgentStream<O> {
+    if (options !== null && typeof options === "object" && "messages" in options) {
+      throw new TypeError(
+        "Cannot resume the run: messages is not an option of resume() (the state holds the history)",
+      );
+    }
+    const byCall = resumeDecisions(decisions);
+    const config = this.#config;
+    return this.#start(options, chunked, "Cannot resume the run", async () => {
+      const opened = await openState(state, {
+        protocol: config.protocolName,
+        ...(await config.fingerprint()),
+      });
+      const gated = new Set(
+        (opened.pending?.calls ?? []).filter((c) => c.needsApproval).map((c) => c.callId),
+      );
+      for (const callId of byCall.keys()) {
+        if (!gated.has(callId)) {
+          throw new TypeError(
+            `Cannot resume the run: ${JSON.stringify(callId)} is not a call waiting for ` +
+              `approval (those are ${listChoices([...gated])})`,
+          );
+        }
+      }
+      const undecided = [...gated].filter((id) => !byCall.has(id));
+      if (undecided.length > 0) {
+        throw new TypeError(
+          `Cannot resume the run: every interrupted call needs a decision (approve or reject); ` +
+            `missing: ${undecided.join(", ")}`,
+        );
+      }
+      return { prompt: "", history: [], resume: opened, decisions: byCall };
+    });
+  }
+
+  #stream(prompt: string, options: RunOptions, chunked: boolean): AgentStream<O> {
     if (typeof prompt !== "string" || prompt.trim() === "") {
       throw new TypeError(
         `prompt must be a non-empty string, got ${
@@ -433,15 +678,38 @@ export class Agent {
         }`,
       );
     }
+    const history = [...(options.messages ?? [])];
+    return this.#start(options, chunked, "Cannot start the run", () => ({ prompt, history }));
+  }
+
+  /** Validates the per-run options and starts the loop on what `begin` prepares. */
+  #start(
+    options: ResumeOptions,
+    chunked: boolean,
+    where: string,
+    begin: () =>
+      | Pick<LoopRun, "prompt" | "history" | "resume" | "decisions">
+      | Promise<Pick<LoopRun, "prompt" | "history" | "resume" | "decisions">>,
+  ): AgentStream<O> {
+    checkOptionKeys(where, options, RUN_OPTIONS);
     if (options.live !== undefined && typeof options.live !== "boolean") {
-      throw new TypeError(
-        `Cannot start the run: live must be true or false, got ${showValue(options.live)}`,
-      );
+      throw new TypeError(`${where}: live must be true or false, got ${showValue(options.live)}`);
     }
     if (options.live === true && this.#modelCall === "generate") {
       throw new TypeError(
-        'Cannot start the run: live: true needs the agent\'s modelCall to be "stream" (it is ' +
+        `${where}: live: true needs the agent's modelCall to be "stream" (it is ` +
           '"generate": the reply arrives whole, so nothing can stream live)',
+      );
+    }
+    if (options.onCheckpoint !== undefined && typeof options.onCheckpoint !== "function") {
+      throw new TypeError(
+        `${where}: onCheckpoint must be a function, got ${showValue(options.onCheckpoint)}`,
+      );
+    }
+    if (options.live === true && this.#typed) {
+      throw new TypeError(
+        `${where}: live: true cannot be used with the agent's output schema (the answer is ` +
+          "validated as a whole before it is shown)",
       );
     }
     const config = this.#config;
@@ -456,21 +724,22 @@ export class Agent {
     const live = options.live ?? this.#live;
     const userSignal = options.signal;
     const chunking = config.chunking;
-    return new AgentStream(async function* (
+    return new AgentStream<O>(async function* (
       cancelled: AbortSignal,
-    ): AsyncGenerator<StreamChunk, AgentResult, undefined> {
+    ): AsyncGenerator<StreamChunk, AgentResult<O>, undefined> {
       const own = new AbortController();
       const signal = anySignal(userSignal, own.signal, cancelled);
       try {
         signal.throwIfAborted();
-        return yield* agentLoop(config, {
-          prompt,
-          history: [...(options.messages ?? [])],
+        const start = await begin();
+        return (yield* agentLoop(config, {
+          ...start,
           signal,
           chunked,
           live,
           emit,
-        });
+          onCheckpoint: options.onCheckpoint,
+        })) as AgentResult<O>;
       } catch (err) {
         // Aborted: reject with the signal's own reason, whatever the failing layer threw.
         if (userSignal?.aborted) throw userSignal.reason;
@@ -480,4 +749,47 @@ export class Agent {
       }
     }, chunked ? (text) => sliceText(text, { chunking }) : undefined);
   }
+}
+
+/** The decisions by call id; a TypeError for a malformed or contradictory one. */
+function resumeDecisions(
+  decisions: ResumeDecisions | undefined,
+): Map<string, { approved: boolean; reason?: string }> {
+  const where = "Cannot resume the run";
+  const byCall = new Map<string, { approved: boolean; reason?: string }>();
+  if (decisions === undefined) return byCall;
+  if (decisions === null || typeof decisions !== "object") {
+    throw new TypeError(
+      `${where}: decisions must be { approve?, reject? }, got ${showValue(decisions)}`,
+    );
+  }
+  const { approve = [], reject = [] } = decisions;
+  if (!Array.isArray(approve) || !Array.isArray(reject)) {
+    throw new TypeError(`${where}: approve and reject must be arrays`);
+  }
+  const add = (callId: unknown, decision: { approved: boolean; reason?: string }) => {
+    if (typeof callId !== "string") {
+      throw new TypeError(`${where}: a call id must be a string, got ${showValue(callId)}`);
+    }
+    if (byCall.has(callId)) {
+      throw new TypeError(`${where}: call ${JSON.stringify(callId)} is decided twice`);
+    }
+    byCall.set(callId, decision);
+  };
+  for (const callId of approve) add(callId, { approved: true });
+  for (const entry of reject) {
+    if (entry === null || typeof entry !== "object") {
+      throw new TypeError(
+        `${where}: reject entries are { callId, reason? }, got ${showValue(entry)}`,
+      );
+    }
+    if (entry.reason !== undefined && typeof entry.reason !== "string") {
+      throw new TypeError(`${where}: a rejection's reason must be a string`);
+    }
+    add(entry.callId, {
+      approved: false,
+      ...(entry.reason === undefined ? {} : { reason: entry.reason }),
+    });
+  }
+  return byCall;
 }

@@ -38,8 +38,8 @@ import { iteratorStream } from "./_iterator_stream.ts";
  * };
  * ```
  */
-export class AgentStream implements AsyncIterable<StreamChunk> {
-  #start: (cancelled: AbortSignal) => AsyncGenerator<StreamChunk, AgentResult, undefined>;
+export class AgentStream<O = undefined> implements AsyncIterable<StreamChunk> {
+  #start: (cancelled: AbortSignal) => AsyncGenerator<StreamChunk, AgentResult<O>, undefined>;
   #slice: (text: string) => Iterable<string>;
   // Aborted when a ReadableStream/Response view is cancelled: `return()` on the iterator would
   // queue behind a pending `next()` (a model call on a silent server), so the run is stopped
@@ -50,8 +50,8 @@ export class AgentStream implements AsyncIterable<StreamChunk> {
   /** The run began: for a consumer, or alone because only `result` was read. */
   #started = false;
   #drainScheduled = false;
-  #settled: Promise<AgentResult>;
-  #resolve!: (r: AgentResult) => void;
+  #settled: Promise<AgentResult<O>>;
+  #resolve!: (r: AgentResult<O>) => void;
   #reject!: (e: unknown) => void;
 
   /**
@@ -63,12 +63,12 @@ export class AgentStream implements AsyncIterable<StreamChunk> {
    *   the run went on alone (default: the whole text as one chunk).
    */
   constructor(
-    start: (cancelled: AbortSignal) => AsyncGenerator<StreamChunk, AgentResult, undefined>,
+    start: (cancelled: AbortSignal) => AsyncGenerator<StreamChunk, AgentResult<O>, undefined>,
     slice: (text: string) => Iterable<string> = (text) => [text],
   ) {
     this.#start = start;
     this.#slice = slice;
-    this.#settled = new Promise<AgentResult>((resolve, reject) => {
+    this.#settled = new Promise<AgentResult<O>>((resolve, reject) => {
       this.#resolve = resolve;
       this.#reject = reject;
     });
@@ -125,8 +125,11 @@ export class AgentStream implements AsyncIterable<StreamChunk> {
    */
   async *#replay(): AsyncGenerator<StreamChunk, void, undefined> {
     const result = await this.#settled;
-    // The max-steps fallback is step maxSteps + 1, and `steps` counts at most maxSteps.
-    const step = result.stopReason === "max_steps" ? result.steps + 1 : result.steps;
+    // An interrupted run has no answer yet: no chunk at all.
+    if (result.stopReason === "interrupted") return;
+    // A fallback's step follows the last counted one.
+    const fallback = result.stopReason === "max_steps" || result.stopReason === "token_budget";
+    const step = fallback ? result.steps + 1 : result.steps;
     const slices = this.#slice(result.text)[Symbol.iterator]();
     let next = slices.next();
     if (next.done) next = { done: false, value: "" }; // an empty answer is still one chunk
@@ -141,7 +144,7 @@ export class AgentStream implements AsyncIterable<StreamChunk> {
    * The run's result. Passive: it never takes chunks from an iteration. If nothing iterates
    * the stream by the next macrotask, the run goes on alone to the end (chunks discarded).
    */
-  get result(): Promise<AgentResult> {
+  get result(): Promise<AgentResult<O>> {
     if (!this.#started && !this.#drainScheduled) {
       this.#drainScheduled = true;
       // A macrotask, not a microtask: `const r = s.result; await x; for await (…)` still

@@ -4,8 +4,9 @@
  *
  * @module
  */
-import type { ChatMessage, FinishReason, Usage } from "./chat.ts";
+import type { ChatMessage, ChatParams, FinishReason, ToolCall, Usage } from "./chat.ts";
 import type { LMStudioError } from "./errors.ts";
+import type { ToolErrorKind } from "./tools.ts";
 
 /**
  * One slice of the final answer.
@@ -28,8 +29,82 @@ export interface StreamChunk {
   isFinal: boolean;
 }
 
-/** Why a run ended. */
-export type StopReason = "final" | "max_steps";
+/**
+ * Why a run ended: `"final"` the model answered; `"max_steps"` the step budget ran out and the
+ * fallback answered; `"token_budget"` the run's token budget (`maxTotalTokens`) ran out and the
+ * same fallback answered; `"interrupted"` a call waits for approval (`result.interruptions`,
+ * continue with `agent.resume(result.state, …)`).
+ */
+export type StopReason = "final" | "max_steps" | "token_budget" | "interrupted";
+
+/**
+ * A tool call that waits for a person's decision (the tool's `needsApproval`).
+ *
+ * @example Ask on the terminal
+ * ```ts
+ * import type { Interruption } from "@ai-agent/orchestrator";
+ * const question = (i: Interruption) => `Run ${i.tool}(${JSON.stringify(i.arguments)})? [y/N]`;
+ * ```
+ */
+export interface Interruption {
+  /** Identifies the call: pass it in `approve` or `reject` of `agent.resume()`. */
+  callId: string;
+  /** The tool's name. */
+  tool: string;
+  /** The arguments as the model sent them. */
+  arguments: unknown;
+}
+
+/**
+ * Everything needed to continue a run in another process, later, or on another runtime:
+ * plain JSON (no functions, no class instances), versioned and checksummed. Store it as
+ * `JSON.stringify(state)` and pass `JSON.parse(text)` to `agent.resume()`. Treat the fields as
+ * opaque: the checksum refuses a state whose content changed (README "Controlling a run").
+ *
+ * @example Persist a paused run
+ * ```ts
+ * import type { AgentResult } from "@ai-agent/orchestrator";
+ * const save = (r: AgentResult) => r.state ? JSON.stringify(r.state) : undefined;
+ * ```
+ */
+export interface AgentRunState {
+  /** The format version: a state of another version is refused. */
+  version: 1;
+  /** The reply protocol of the agent that saved it. */
+  protocol: "envelope" | "native";
+  /** SHA-256 (hex) of the tool set (names and derived argument schemas). */
+  tools: string;
+  /** SHA-256 (hex) of the settings that matter (protocol, output schema). */
+  settings: string;
+  /** The last step that began (the pending step, when interrupted). */
+  step: number;
+  /** Tokens summed over the model calls so far. */
+  usage: Usage;
+  /** The history the model saw, without the system prompt. */
+  history: ChatMessage[];
+  /** The display transcript so far. */
+  transcript: TranscriptEntry[];
+  /** The repeat guard: the last call's key and how often it came in a row. */
+  repeat: { key: string; count: number } | null;
+  /** The context budget's compactable units (opaque). */
+  units: unknown[];
+  /** The interrupted step: the model's reply and every call of it; `null` at a checkpoint. */
+  pending: {
+    reply: { text: string; toolCalls?: ToolCall[] };
+    /** The tool names `prepareStep` chose for that step, or `null` for all. */
+    tools: string[] | null;
+    calls: {
+      id: string;
+      callId: string;
+      name: string;
+      args: unknown;
+      argsError?: string;
+      needsApproval: boolean;
+    }[];
+  } | null;
+  /** SHA-256 (hex) over the rest, in canonical JSON: an accident guard, not a security boundary. */
+  checksum: string;
+}
 
 /**
  * The outcome of a run.
@@ -40,9 +115,24 @@ export type StopReason = "final" | "max_steps";
  * const summary = (r: AgentResult) => `${r.stopReason} after ${r.steps} steps: ${r.text}`;
  * ```
  */
-export interface AgentResult {
-  /** The final answer (or the max-steps fallback text). */
+export interface AgentResult<O = undefined> {
+  /**
+   * The final answer (or the max-steps fallback text); with an `output` schema, the answer's
+   * JSON text; `""` when interrupted.
+   */
   text: string;
+  /**
+   * With an `output` schema: the answer, parsed and validated (zod's output type).
+   * `undefined` without a schema, when interrupted, or when a fallback gave no valid answer.
+   */
+  output: O | undefined;
+  /** The calls waiting for approval (`stopReason: "interrupted"`); empty otherwise. */
+  interruptions: Interruption[];
+  /**
+   * When interrupted: the state to pass to `agent.resume()` (plain JSON). `undefined` for a
+   * run that answered: continue that with `messages`.
+   */
+  state: AgentRunState | undefined;
   /** Model turns used (tool calls and the final answer; retries do not count). */
   steps: number;
   /** `"final"`: the model answered. `"max_steps"`: the budget ran out (see README). */
@@ -150,8 +240,8 @@ export interface ToolErrorEntry {
   tool: string;
   /** Identifies the call across its events and transcript entries. */
   callId: string;
-  /** Who has to fix what: no such tool, arguments the schema rejected, or the tool threw. */
-  kind: "unknown_tool" | "invalid_arguments" | "execution_error";
+  /** Who has to fix what: no such tool, bad arguments, the tool threw, rejected, repeated. */
+  kind: ToolErrorKind;
   /** What went wrong, as the model sees it. */
   error: string;
 }
@@ -182,6 +272,8 @@ export type AgentEvent =
   | ToolErrorEvent
   | MaxStepsEvent
   | ChunkEvent
+  | RepeatedCallEvent
+  | TokenBudgetEvent
   | FinishEvent;
 
 /** A step begins: one model turn, and the tools it calls. */
@@ -317,8 +409,8 @@ export interface ToolErrorEvent {
   tool: string;
   /** Identifies the call across its events and transcript entries. */
   callId: string;
-  /** Who has to fix what: no such tool, arguments the schema rejected, or the tool threw. */
-  kind: "unknown_tool" | "invalid_arguments" | "execution_error";
+  /** Who has to fix what: no such tool, bad arguments, the tool threw, rejected, repeated. */
+  kind: ToolErrorKind;
   /** What went wrong, as the model sees it. */
   error: string;
   /** Wall time of validation and execution, in milliseconds. */
@@ -341,12 +433,64 @@ export interface ChunkEvent {
   chunk: StreamChunk;
 }
 
-/** The run ended with an answer. */
+/**
+ * What `onCheckpoint` receives after every completed tool step: `state` continues the run
+ * with `agent.resume(state)` (for a queue job or a workflow step that may die; README
+ * "Controlling a run").
+ *
+ * @example Persist every step
+ * ```ts
+ * import type { Checkpoint } from "@ai-agent/orchestrator";
+ * const saved = new Map<string, string>();
+ * const onCheckpoint = (c: Checkpoint) => {
+ *   saved.set("run-1", JSON.stringify(c.state));
+ * };
+ * ```
+ */
+export interface Checkpoint {
+  /** The step that completed. */
+  step: number;
+  /** The resumable state after that step (plain JSON). */
+  state: AgentRunState;
+}
+
+/**
+ * The loop guard: the model made the same call (name and arguments) `count` times in a row,
+ * so it was not run again; the model was told it already has that result.
+ */
+export interface RepeatedCallEvent {
+  /** What happened; narrows the union. */
+  type: "repeated_call";
+  /** The step (1-based) it belongs to. */
+  step: number;
+  /** The tool's name. */
+  tool: string;
+  /** Identifies the call. */
+  callId: string;
+  /** The arguments, as the model sent them. */
+  arguments: unknown;
+  /** How many times in a row this call was made, this one included. */
+  count: number;
+}
+
+/** The run's token budget (`maxTotalTokens`) is used up: the fallback call answers. */
+export interface TokenBudgetEvent {
+  /** What happened; narrows the union. */
+  type: "token_budget";
+  /** The fallback's step. */
+  step: number;
+  /** Tokens used so far (`usage.totalTokens`). */
+  used: number;
+  /** The budget. */
+  limit: number;
+}
+
+/** The run ended: with an answer, or interrupted (see `result.stopReason`). */
 export interface FinishEvent {
   /** What happened; narrows the union. */
   type: "finish";
   /** The run's result. */
-  result: AgentResult;
+  result: AgentResult<unknown>;
 }
 
 /**
@@ -360,3 +504,55 @@ export interface FinishEvent {
  */
 export const MAX_STEPS_FALLBACK_TEXT: string =
   "I could not finish this task within the allowed number of steps.";
+
+/**
+ * What `prepareStep` is given before each model call (see `AgentOptions.prepareStep`).
+ *
+ * @example Log the step
+ * ```ts
+ * import type { PrepareStepInfo } from "@ai-agent/orchestrator";
+ * const log = (i: PrepareStepInfo) => console.log(i.step, i.messages.length, i.usage.totalTokens);
+ * ```
+ */
+export interface PrepareStepInfo {
+  /** The step about to call the model (1-based; the fallback's step for the fallback call). */
+  step: number;
+  /** The history so far, without the system prompt (read-only: do not change it). */
+  messages: readonly ChatMessage[];
+  /** Tokens used so far in this run. */
+  usage: Usage;
+  /** The run's signal. */
+  signal: AbortSignal;
+}
+
+/**
+ * What `prepareStep` may change for one step; every field is optional. A changed tool list or
+ * system prompt invalidates the server's prompt cache from that point.
+ *
+ * @example Only the search tool, and a short reply, in step 1
+ * ```ts
+ * import type { PrepareStepResult } from "@ai-agent/orchestrator";
+ * const first: PrepareStepResult = { tools: ["search"], params: { max_tokens: 200 } };
+ * ```
+ */
+export interface PrepareStepResult {
+  /** Sampling parameters for this step's call, over the agent's `params`. */
+  params?: Omit<ChatParams, "response_format" | "tools" | "tool_choice">;
+  /** The names of the tools available in this step (a subset of the agent's tools). */
+  tools?: readonly string[];
+  /** Extra instructions for this step, appended to the system prompt. */
+  instructions?: string;
+}
+
+/**
+ * The per-step hook (`AgentOptions.prepareStep`): called before every model call.
+ *
+ * @example No tools after step 3
+ * ```ts
+ * import type { PrepareStep } from "@ai-agent/orchestrator";
+ * const prepareStep: PrepareStep = ({ step }) => step > 3 ? { tools: [] } : undefined;
+ * ```
+ */
+export type PrepareStep = (
+  info: PrepareStepInfo,
+) => PrepareStepResult | undefined | void | Promise<PrepareStepResult | undefined | void>;

@@ -109,7 +109,37 @@ export interface Tool<P extends ObjectSchema = ObjectSchema, R = unknown> {
    * more than `parameters` gives is a type error.
    */
   readonly execute: (args: InferOutput<P>, context: ToolContext) => R | Promise<R>;
+  /**
+   * Whether a call must be approved by a person before it runs (README "Controlling a run").
+   * `true`, or a function of the validated arguments deciding per call (a throw counts as
+   * `true`). When the model calls such a tool nothing of that step runs: the run ends with
+   * `stopReason: "interrupted"`, `result.interruptions` and `result.state`, to be continued
+   * with `agent.resume()`. Calls with invalid arguments or of unknown tools never need it (they
+   * cannot run).
+   * @default false
+   */
+  readonly needsApproval?:
+    | boolean
+    | ((args: InferOutput<P>, context: ToolContext) => boolean | Promise<boolean>);
 }
+
+/**
+ * Why a tool call produced no result, as the model and the events see it: no such tool, the
+ * schema rejected the arguments, the tool threw, a person rejected the call, or the same call
+ * was made too often in a row (the loop guard; README "Controlling a run").
+ *
+ * @example
+ * ```ts
+ * import type { ToolErrorKind } from "@ai-agent/orchestrator";
+ * const byUser = (kind: ToolErrorKind) => kind === "rejected";
+ * ```
+ */
+export type ToolErrorKind =
+  | "unknown_tool"
+  | "invalid_arguments"
+  | "execution_error"
+  | "rejected"
+  | "repeated_call";
 
 /**
  * Any tool, whatever its arguments and result: the element type of tool lists. (`any` is
@@ -175,6 +205,46 @@ function validateTool(tool: unknown, where: string): asserts tool is AnyTool {
   }
   if (typeof execute !== "function") {
     throw new TypeError(`${label}: execute must be a function, got ${describeValue(execute)}`);
+  }
+  const { needsApproval } = tool as Record<string, unknown>;
+  if (
+    needsApproval !== undefined && typeof needsApproval !== "boolean" &&
+    typeof needsApproval !== "function"
+  ) {
+    throw new TypeError(
+      `${label}: needsApproval must be true, false or a function, got ${
+        describeValue(needsApproval)
+      }`,
+    );
+  }
+}
+
+/**
+ * Whether this call of a tool must wait for a person's approval: the tool's `needsApproval`,
+ * asked with the validated arguments. Unknown tools and arguments the schema rejects need none
+ * (they cannot run); a `needsApproval` function that throws counts as "needs approval".
+ */
+export async function callNeedsApproval(
+  registry: ReadonlyMap<string, AnyTool>,
+  name: string,
+  args: unknown,
+  context: ToolContext,
+): Promise<boolean> {
+  const tool = registry.get(name);
+  const rule = tool?.needsApproval;
+  if (tool === undefined || rule === undefined || rule === false) return false;
+  let parsed;
+  try {
+    parsed = await tool.parameters.safeParseAsync(withoutPrototypeKeys(args));
+  } catch {
+    return false; // runTool reports it as an execution error without running the tool
+  }
+  if (!parsed.success) return false;
+  if (rule === true) return true;
+  try {
+    return Boolean(await rule(parsed.data, context));
+  } catch {
+    return true;
   }
 }
 
@@ -358,8 +428,8 @@ export type ToolOutcome =
     tool: string;
     /** The arguments as the model sent them (prototype keys removed). */
     args: unknown;
-    /** No such tool, arguments rejected by the schema, or the tool threw. */
-    kind: "unknown_tool" | "invalid_arguments" | "execution_error";
+    /** No such tool, arguments rejected by the schema, the tool threw, rejected, repeated. */
+    kind: ToolErrorKind;
     /** What went wrong, for the model. */
     error: string;
     /** Wall time until the failure. */

@@ -86,6 +86,11 @@ export interface ParseOptions {
    * @default {MAX_JSON_DEPTH} (64)
    */
   maxDepth?: number;
+  /**
+   * A final's `content` may be a JSON object (typed output): it is returned as its JSON text.
+   * @default false
+   */
+  objectContent?: boolean;
 }
 
 /**
@@ -196,6 +201,7 @@ export function parseEnvelope(raw: string, options: ParseOptions = {}): ParseRes
     );
   }
   pos = end;
+  if (options.objectContent === true) value = withObjectContent(value);
 
   if (fenced) {
     pos = skipWhitespace(text, pos);
@@ -231,6 +237,15 @@ export function parseEnvelope(raw: string, options: ParseOptions = {}): ParseRes
 const FENCE = "```";
 const UNCLOSED =
   `The reply has an unclosed <think> block: close it with </think>, then write the JSON object. ${ONE_OBJECT}`;
+
+/** A final envelope whose content is an object, with that object as JSON text instead. */
+function withObjectContent(value: unknown): unknown {
+  if (value === null || typeof value !== "object" || Array.isArray(value)) return value;
+  const fields = value as Record<string, unknown>;
+  const content = fields.content;
+  if (fields.type !== "final" || content === null || typeof content !== "object") return value;
+  return { ...fields, content: JSON.stringify(content) };
+}
 
 function envelopeProblem(value: unknown): string | undefined {
   if (value === null || typeof value !== "object" || Array.isArray(value)) {

@@ -22,7 +22,9 @@ export const ONE_OBJECT = "Reply with exactly one JSON object and nothing else."
 export function buildSystemPrompt(
   tools: readonly ToolDescription[],
   instructions?: string,
+  output?: Record<string, unknown>,
 ): string {
+  const finalRules = output ? outputRules(output) : FINAL_RULES;
   const lines: string[] = [
     "You complete the user's task step by step.",
     "",
@@ -36,7 +38,7 @@ export function buildSystemPrompt(
       "",
       FINAL_SHAPE,
       "",
-      ...FINAL_RULES,
+      ...finalRules,
     );
   } else {
     lines.push(
@@ -54,7 +56,7 @@ export function buildSystemPrompt(
       "",
       FINAL_SHAPE,
       "",
-      ...FINAL_RULES,
+      ...finalRules,
       "",
       "# Tools",
     );
@@ -73,6 +75,15 @@ export function buildSystemPrompt(
     lines.push("", "# Instructions", "", instructions.trim());
   }
   return lines.join("\n");
+}
+
+/** The final-answer rules with typed output: `content` is a JSON object of the schema. */
+function outputRules(output: Record<string, unknown>): string[] {
+  return [
+    '- "content" is not text: it is a JSON object (not a string) matching this JSON Schema:',
+    `  ${JSON.stringify(output)}`,
+    "- The final answer ends the task.",
+  ];
 }
 
 const FINAL_RULES = [

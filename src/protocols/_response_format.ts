@@ -9,26 +9,32 @@ import type { ToolDescription } from "./_reply_protocol.ts";
  * tool, a `tool_call` object whose `tool` is that tool's name (a `const`) and whose `arguments`
  * is that tool's argument schema. `"type"` is the first property of every branch, so a
  * streaming reader sees it before `"content"`. With `finalOnly: true` (or no tools) only the
- * final branch is allowed.
+ * final branch is allowed. With `output` (typed output), the final's `content` is that schema.
  *
  * Argument schemas are the tools' derived schemas (src/tool_schema.ts), copied; their `$defs` (recursive or reused schemas) are moved to the root, renamed
  * `<tool>:<def>`, with `$ref`s rewritten to match.
  *
  * @param tools The tools the model may call.
- * @param options `finalOnly`: allow only the final answer (for the max-steps fallback).
+ * @param options `finalOnly`: allow only the final answer (for the max-steps fallback);
+ *   `output`: the JSON Schema of the final's `content` (default: a string).
  * @returns `{ type: "json_schema", json_schema: { name: "agent_reply", strict: true, schema } }`.
  */
 export function buildResponseFormat(
   tools: readonly ToolDescription[],
-  options: { finalOnly?: boolean } = {},
+  options: { finalOnly?: boolean; output?: Record<string, unknown> } = {},
 ): ResponseFormat {
+  const defs: Record<string, unknown> = {};
+  // Typed output: the final's content is the output schema ("$output" cannot be a tool name,
+  // so its $defs never collide with a tool's).
+  const content = options.output
+    ? embeddable(structuredClone(options.output), "$output", defs)
+    : { type: "string" };
   const branches: Record<string, unknown>[] = [{
     type: "object",
-    properties: { type: { type: "string", const: "final" }, content: { type: "string" } },
+    properties: { type: { type: "string", const: "final" }, content },
     required: ["type", "content"],
     additionalProperties: false,
   }];
-  const defs: Record<string, unknown> = {};
   if (options.finalOnly !== true) {
     for (const tool of tools) {
       branches.push({

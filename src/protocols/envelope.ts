@@ -39,20 +39,23 @@ export interface EnvelopeProtocolOptions {
   instructions?: string;
   /** Send `response_format` (until the server rejects it). */
   responseFormat: boolean;
+  /** Typed output: the JSON Schema of the final's `content` (an object, not text). */
+  output?: Record<string, unknown>;
 }
 
 /** The envelope protocol for one agent. */
 export function createEnvelopeProtocol(options: EnvelopeProtocolOptions): ReplyProtocol {
-  const { tools } = options;
+  const { tools, output } = options;
   // Built once: the schema never changes for an agent.
   const formats = options.responseFormat
     ? {
-      steps: buildResponseFormat(tools),
-      fallback: buildResponseFormat(tools, { finalOnly: true }),
+      steps: buildResponseFormat(tools, { output }),
+      fallback: buildResponseFormat(tools, { finalOnly: true, output }),
     }
     : undefined;
+  const parseOptions = { objectContent: output !== undefined };
   return {
-    systemPrompt: buildSystemPrompt(tools, options.instructions),
+    systemPrompt: buildSystemPrompt(tools, options.instructions, output),
     requestExtras(fallback: boolean): Partial<ChatParams> {
       if (!formats || formatRejected.has(options.model)) return {};
       return { response_format: fallback ? formats.fallback : formats.steps };
@@ -64,7 +67,7 @@ export function createEnvelopeProtocol(options: EnvelopeProtocolOptions): ReplyP
         "continuing in prompt-only mode for this client.";
     },
     decide(reply: ChatResult): Decision {
-      const parsed = parseEnvelope(reply.text);
+      const parsed = parseEnvelope(reply.text, parseOptions);
       if (parsed.ok) return fromEnvelope(parsed.envelope);
       // Not an envelope, but maybe unmistakably a call in the model's own template format.
       const written = readTextToolCalls(splitReasoning(reply.text).text, tools);
@@ -88,6 +91,14 @@ export function createEnvelopeProtocol(options: EnvelopeProtocolOptions): ReplyP
       return envelopeToolTurn(calls);
     },
     finalTurn(content: string): ChatMessage {
+      // Typed output goes back as the object the model wrote (content is its JSON text).
+      if (output !== undefined) {
+        let value: unknown = content;
+        try {
+          value = JSON.parse(content);
+        } catch { /* the max-steps fallback text: kept as a string */ }
+        return { role: "assistant", content: JSON.stringify({ type: "final", content: value }) };
+      }
       return { role: "assistant", content: envelopeText({ type: "final", content }) };
     },
     maxStepsMessage(): ChatMessage {

@@ -28,6 +28,8 @@ import type {
 export interface NativeProtocolOptions {
   tools: readonly ToolDescription[];
   instructions?: string;
+  /** Typed output: the JSON Schema the final answer's JSON must match. */
+  output?: Record<string, unknown>;
 }
 
 /** The OpenAI `tools` array for described tools. */
@@ -43,7 +45,7 @@ export function createNativeProtocol(options: NativeProtocolOptions): ReplyProto
   const { tools } = options;
   const specs = nativeToolSpecs(tools);
   return {
-    systemPrompt: systemPrompt(specs.length > 0, options.instructions),
+    systemPrompt: systemPrompt(specs.length > 0, options.instructions, options.output),
     requestExtras(fallback: boolean): Partial<ChatParams> {
       if (specs.length === 0) return {};
       return fallback ? { tools: specs, tool_choice: "none" } : { tools: specs };
@@ -132,13 +134,23 @@ export function createNativeProtocol(options: NativeProtocolOptions): ReplyProto
   };
 }
 
-function systemPrompt(hasTools: boolean, instructions?: string): string {
+function systemPrompt(
+  hasTools: boolean,
+  instructions?: string,
+  output?: Record<string, unknown>,
+): string {
   const parts = [
     hasTools
       ? "You can call the provided tools. Call a tool when you need its result; when you have " +
         "everything you need, answer the user directly in plain text."
       : "Answer the user directly in plain text.",
   ];
+  if (output) {
+    parts.push(
+      "Your answer is one JSON object and nothing else (no markdown, no other text), " +
+        `matching this JSON Schema: ${JSON.stringify(output)}`,
+    );
+  }
   if (instructions?.trim()) parts.push(instructions.trim());
   return parts.join("\n\n");
 }
