@@ -8,6 +8,9 @@ import { Agent, type AgentEvent, MAX_STEPS_FALLBACK_TEXT, ProtocolError } from "
 import { createScriptedModel, envelope, native } from "../testing.ts";
 import { makeTools } from "./_kit/tools_kit.ts";
 
+type Equal<A, B> = (<T>() => T extends A ? 1 : 2) extends (<T>() => T extends B ? 1 : 2) ? true
+  : false;
+
 const lastUser = (messages: readonly { role: string; content?: unknown }[]) =>
   String(messages.filter((m) => m.role === "user" || m.role === "tool").at(-1)?.content);
 
@@ -157,8 +160,11 @@ describe("typed output", () => {
     ]);
     const agent = new Agent({ client: model, output: Weather });
     const result = await agent.run("Weather in Oslo?");
-    const output: { city: string; tempC: number } | undefined = result.output;
-    assert.deepEqual(output, { city: "Oslo", tempC: -3 });
+    // Type-level: output is the schema's type (a compile error otherwise).
+    const typed: Equal<typeof result.output, { city: string; tempC: number } | undefined> = true;
+    const untyped: Equal<Awaited<ReturnType<Agent["run"]>>["output"], undefined> = true;
+    assert.ok(typed && untyped);
+    assert.deepEqual(result.output, { city: "Oslo", tempC: -3 });
     assert.deepEqual(JSON.parse(result.text), { city: "Oslo", tempC: -3 });
     const format = model.requests[0]!.response_format as {
       json_schema: { schema: { anyOf: { properties: { content: unknown } }[] } };

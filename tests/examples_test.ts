@@ -13,6 +13,7 @@ import { createFakeLMStudio, type FakeReply } from "../testing.ts";
 import { ANSWER, main as demo, PROMPT } from "../examples/demo.ts";
 import { createHandler } from "../examples/edge.ts";
 import { lmStudioHelp } from "../examples/_lmstudio_help.ts";
+import { main as approval } from "../examples/approval.ts";
 
 describe("examples/demo.ts", () => {
   test("main() labels itself scripted, shows every tool call and streams the answer", async () => {
@@ -228,5 +229,30 @@ describe("examples/edge.ts and Deno's legacy-abort warning (issue 15)", () => {
     assert.match(text, /"isFinal":true/);
     assert.equal(readSignal, false, "reading it makes Deno 2.9 warn");
     assert.equal(fake.chatRequests.length, 1);
+  });
+});
+
+describe("examples/approval.ts", () => {
+  test("--demo asks before each deletion, runs only what was approved", async () => {
+    const out: string[] = [];
+    const questions: string[] = [];
+    const answers = [true, false];
+    const result = await approval({
+      demo: true,
+      write: (text) => out.push(text),
+      ask: (question) => {
+        questions.push(question);
+        return Promise.resolve(answers.shift()!);
+      },
+    });
+    assert.deepEqual(questions, [
+      'Allow delete_file({"path":"/var/log/app.log.1"})?',
+      'Allow delete_file({"path":"/home/me/.cache/build"})?',
+    ]);
+    const text = out.join("");
+    assert.match(text, /deleted \/var\/log\/app\.log\.1/);
+    assert.match(text, /left on disk: \/home\/me\/\.cache\/build, \/home\/me\/thesis\.tex/);
+    assert.equal(result.stopReason, "final");
+    assert.equal(result.text, "I deleted what you allowed and left the rest alone.");
   });
 });
