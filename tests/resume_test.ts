@@ -190,3 +190,43 @@ describe("checkpoints", () => {
     assert.deepEqual(order, ["tool 1", "saved 1", "tool 2", "saved 2"]);
   });
 });
+
+describe("durable execution (the README's workflow pattern)", () => {
+  test("a run stopped at every checkpoint and resumed step by step gives the same answer", async () => {
+    const replies = [
+      envelope.toolCall("add", { a: 1, b: 2 }),
+      envelope.toolCall("multiply", { x: 3, y: 4 }),
+      envelope.final("3 and 12"),
+    ];
+    const tools = makeTools();
+    const model = createScriptedModel(replies);
+    const agent = new Agent({ client: model, tools: [tools.add, tools.multiply] });
+    const advance = async (state?: AgentRunState) => {
+      const stop = new AbortController();
+      let next: Checkpoint | undefined;
+      const options = {
+        signal: stop.signal,
+        onCheckpoint: (c: Checkpoint) => void (next = c, stop.abort()),
+      };
+      try {
+        const result = state
+          ? await agent.resume(state, undefined, options)
+          : await agent.run("compute", options);
+        return { text: result.text, state: undefined };
+      } catch (err) {
+        if (next) return { text: undefined, state: JSON.parse(JSON.stringify(next.state)) };
+        throw err;
+      }
+    };
+    let out = await advance();
+    let rounds = 1;
+    while (out.state) {
+      out = await advance(out.state);
+      rounds++;
+    }
+    assert.equal(out.text, "3 and 12");
+    assert.equal(rounds, 3);
+    assert.deepEqual(tools.executed, ["add(1,2)", "multiply(3,4)"]);
+    assert.equal(model.calls.length, 3);
+  });
+});
