@@ -3,10 +3,12 @@
  *
  * @module
  */
-import { type ErrorDetails, LMStudioError } from "./errors.ts";
+import { LMStudioError } from "./errors.ts";
 
 /** Details of a {@link ResumeError}. */
-export interface ResumeErrorDetails extends ErrorDetails {
+export interface ResumeErrorDetails {
+  /** The underlying error, kept as the standard `cause`. */
+  cause?: unknown;
   /**
    * What is wrong: `"malformed"` (not a run state), `"version"` (saved by an incompatible
    * version of this library), `"tampered"` (its content no longer matches its checksum),
