@@ -503,7 +503,8 @@ async function interrupt(
   return {
     content: "",
     step,
-    steps: step - 1,
+    // The paused step's model turn was used; its calls run on resume.
+    steps: step,
     stopReason: "interrupted",
     live: undefined,
     reasoning: replyReasoning(reply),

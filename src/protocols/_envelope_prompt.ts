@@ -135,6 +135,8 @@ export function toolResultMessage(outcome: ToolOutcome): string {
   if (outcome.ok) return `Tool ${tool} returned:\n${outcome.output}\n\n${reminder}`;
   const advice = outcome.kind === "unknown_tool"
     ? "Call one of the available tools or give the final answer."
+    : outcome.kind === "rejected" || outcome.kind === "repeated_call"
+    ? "Choose another action or give the final answer."
     : "Fix the arguments or choose another action.";
   return `Tool ${tool} failed (${outcome.kind}): ${outcome.error}\n${advice}\n\n${reminder}`;
 }
