@@ -165,6 +165,33 @@ describe("tool approval", () => {
     );
   });
 
+  test("a needsApproval that throws counts as needing approval; invalid arguments never pause", async () => {
+    const executed: string[] = [];
+    const risky = defineTool({
+      name: "risky",
+      description: "Risky.",
+      parameters: z.object({ n: z.number() }),
+      needsApproval: () => {
+        throw new Error("policy service down");
+      },
+      execute: ({ n }) => void executed.push(`risky(${n})`),
+    });
+    const model = createScriptedModel([
+      envelope.toolCall("risky", { n: "not a number" }),
+      envelope.toolCall("risky", { n: 1 }),
+    ]);
+    const events: string[] = [];
+    const result = await new Agent({
+      client: model,
+      tools: [risky],
+      onEvent: (e) => e.type === "tool_error" && events.push(e.kind),
+    }).run("go");
+    assert.deepEqual(events, ["invalid_arguments"]);
+    assert.equal(result.stopReason, "interrupted");
+    assert.deepEqual(result.interruptions.map((i) => i.arguments), [{ n: 1 }]);
+    assert.deepEqual(executed, []);
+  });
+
   test("defineTool rejects a needsApproval that is neither a boolean nor a function", () => {
     assert.throws(
       () =>
