@@ -23,3 +23,17 @@ export function anySignal(...signals: (AbortSignal | undefined)[]): AbortSignal 
   }
   return controller.signal;
 }
+
+/**
+ * Settles like `promise`, or rejects with `signal.reason` as soon as the signal aborts, so
+ * work that ignores its signal (a tool, a test handler) cannot hold up an aborted caller. The
+ * work keeps running in the background; its eventual rejection is swallowed.
+ */
+export function untilAborted<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (!signal) return promise;
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener("abort", onAbort, { once: true });
+    promise.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
+  });
+}

@@ -13,6 +13,7 @@
  *
  * @module
  */
+import { untilAborted } from "../_abort.ts";
 import type { ChatMessage, ResponseFormat, ToolSpec } from "../chat.ts";
 import { ModelRegistry } from "./_models.ts";
 import {
@@ -399,7 +400,7 @@ export function createFakeLMStudio(options: FakeLMStudioOptions = {}): FakeLMStu
     const request = new Request(input, init);
     const signal = init?.signal ?? undefined;
     signal?.throwIfAborted();
-    const response = await raceAbort(handler(request), signal);
+    const response = await untilAborted(handler(request), signal);
     return signal ? abortableBody(response, signal) : response;
   }) as typeof fetch;
 
@@ -558,15 +559,6 @@ function sleep(ms: number, signal?: AbortSignal): Promise<void> {
       clearTimeout(t);
       resolve();
     }, { once: true });
-  });
-}
-
-function raceAbort<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
-  if (!signal) return promise;
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(signal.reason);
-    signal.addEventListener("abort", onAbort, { once: true });
-    promise.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
   });
 }
 
