@@ -9,6 +9,7 @@
  * @module
  */
 import * as z from "zod";
+import { untilAborted } from "./_abort.ts";
 import { clipText, describeValue, errorText } from "./_text.ts";
 import { toolParametersSchema } from "./tool_schema.ts";
 
@@ -601,19 +602,6 @@ export async function runTool(
     output: truncate(renderValue(value), maxResultChars),
     durationMs: elapsed(),
   };
-}
-
-/**
- * Settles like `promise`, or rejects with `signal.reason` as soon as the signal aborts, so a
- * tool that ignores its signal cannot hold up an aborted run. The tool keeps running in the
- * background; its eventual rejection is swallowed.
- */
-function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(signal.reason);
-    signal.addEventListener("abort", onAbort, { once: true });
-    promise.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
-  });
 }
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {
