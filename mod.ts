@@ -120,8 +120,9 @@ export {
   type ToolContext,
   type ToolErrorKind,
   type ToolOutcome,
+  type ToolParameters,
 } from "./src/tools.ts";
-export { ToolSchemaError } from "./src/tool_schema.ts";
+export { type JSONSchemaObject, ToolSchemaError } from "./src/tool_schema.ts";
 export {
   type Chunking,
   type SliceOptions,

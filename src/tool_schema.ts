@@ -6,6 +6,7 @@
  * @module
  */
 import * as z from "zod";
+import { isJSONSchema } from "./_json_schema.ts";
 
 /**
  * A tool's `parameters` use a type that JSON cannot carry (`z.date()`, `z.bigint()`,
@@ -54,6 +55,33 @@ export class ToolSchemaError extends TypeError {
   }
 }
 
+/**
+ * Tool parameters as a plain JSON Schema object: `type: "object"`, its `properties` and any
+ * other keyword of JSON Schema drafts 4, 7, 2019-09 or 2020-12 (`$schema` picks the draft;
+ * 2020-12 when absent). The schema is sent to the model as it is (minus `$schema`), and the
+ * model's arguments are checked against it before `execute` runs. Defaults are not applied.
+ *
+ * @example
+ * ```ts
+ * import type { JSONSchemaObject } from "@ai-agent/orchestrator";
+ * const parameters: JSONSchemaObject = {
+ *   type: "object",
+ *   properties: { city: { type: "string" } },
+ *   required: ["city"],
+ * };
+ * ```
+ */
+export interface JSONSchemaObject {
+  /** Tool arguments are always a JSON object. */
+  readonly type: "object";
+  /** The fields, each a JSON Schema. */
+  readonly properties?: { readonly [field: string]: unknown };
+  /** The fields the model must send. */
+  readonly required?: readonly string[];
+  /** Any other JSON Schema keyword. */
+  readonly [keyword: string]: unknown;
+}
+
 /** What to write instead, by zod type. */
 const FIXES: Readonly<Record<string, string>> = {
   date: "use z.iso.datetime() (an ISO string) or z.coerce.date() (an ISO string, given to " +
@@ -77,8 +105,8 @@ const UNREPRESENTABLE = new Set([
 ]);
 
 /**
- * The JSON Schema of a tool's arguments as the model should write them: the input side of the
- * zod schema (fields with defaults are optional, transforms are described by what they
+ * The JSON Schema of a tool's arguments as the model should write them: a plain JSON Schema
+ * as it is (a copy, without `$schema`); for zod, the input side of the schema (fields with defaults are optional, transforms are described by what they
  * accept), without `$schema`. `z.coerce.date()` becomes an ISO date-time string and
  * `z.coerce.bigint()` an integer, which is what they accept from JSON.
  *
@@ -87,6 +115,11 @@ const UNREPRESENTABLE = new Set([
 export function toolParametersSchema(
   tool: { name: string; parameters: unknown },
 ): Record<string, unknown> {
+  if (isJSONSchema(tool.parameters)) {
+    // A JSON-Schema tool: the schema is what the model gets, as it is.
+    const { $schema: _, ...schema } = structuredClone(tool.parameters) as Record<string, unknown>;
+    return schema;
+  }
   let problem: { field: string; zodType: string } | undefined;
   const schema = z.toJSONSchema(tool.parameters as z.ZodType, {
     io: "input",

@@ -10,8 +10,9 @@
  */
 import * as z from "zod";
 import { untilAborted } from "./_abort.ts";
+import { checkJSONSchema, isJSONSchema, validateJSONSchema } from "./_json_schema.ts";
 import { clipText, describeValue, errorText } from "./_text.ts";
-import { toolParametersSchema } from "./tool_schema.ts";
+import { type JSONSchemaObject, toolParametersSchema } from "./tool_schema.ts";
 
 /**
  * What a tool's `execute` receives besides its arguments.
@@ -73,7 +74,23 @@ export interface ObjectSchema<Output = Record<string, unknown>> {
  * const args: InferOutput<typeof parameters> = { a: 1 };
  * ```
  */
-export type InferOutput<S> = S extends ObjectSchema<infer O> ? O : never;
+export type InferOutput<S> = S extends ObjectSchema<infer O> ? O
+  : S extends JSONSchemaObject ? Record<string, unknown>
+  : never;
+
+/**
+ * What a tool's `parameters` may be: a zod object schema, or a plain JSON Schema object
+ * (`{ type: "object", properties: {...} }`, as MCP servers describe their tools).
+ *
+ * @example
+ * ```ts
+ * import * as z from "zod";
+ * import type { ToolParameters } from "@ai-agent/orchestrator";
+ * const withZod: ToolParameters = z.object({ q: z.string() });
+ * const withJSONSchema: ToolParameters = { type: "object", properties: { q: { type: "string" } } };
+ * ```
+ */
+export type ToolParameters = ObjectSchema | JSONSchemaObject;
 
 /**
  * A tool: a name the model uses, a description it reads, a zod object schema for the arguments
@@ -93,12 +110,15 @@ export type InferOutput<S> = S extends ObjectSchema<infer O> ? O : never;
  * };
  * ```
  */
-export interface Tool<P extends ObjectSchema = ObjectSchema, R = unknown> {
+export interface Tool<P extends ToolParameters = ObjectSchema, R = unknown> {
   /** How the model names the tool: `/^[A-Za-z_][A-Za-z0-9_.-]{0,63}$/`. */
   readonly name: string;
   /** What the tool does and when to use it, for the model. */
   readonly description: string;
-  /** The arguments, as a zod object schema (`z.object({...})`). */
+  /**
+   * The arguments, as a zod object schema (`z.object({...})`) or a plain JSON Schema object
+   * (then `execute` gets the validated arguments as they were sent, without defaults applied).
+   */
   readonly parameters: P;
   /**
    * Runs the tool. Whatever it returns (or resolves to) is shown to the model: strings as-is,
@@ -196,8 +216,14 @@ function validateTool(tool: unknown, where: string): asserts tool is AnyTool {
       `${label}: description must be a non-empty string, got ${describeValue(description)}`,
     );
   }
-  checkParameters(parameters, label);
-  for (const key of Object.keys(parameters.shape)) {
+  let keys: string[];
+  if (isJSONSchema(parameters)) {
+    keys = checkJSONSchema(parameters, label);
+  } else {
+    checkParameters(parameters, label);
+    keys = Object.keys(parameters.shape);
+  }
+  for (const key of keys) {
     if (UNSAFE_KEYS.has(key)) {
       throw new TypeError(
         `${label}: parameters must not declare the key "${key}" (it is removed from model arguments)`,
@@ -236,7 +262,7 @@ export async function callNeedsApproval(
   if (tool === undefined || rule === undefined || rule === false) return false;
   let parsed;
   try {
-    parsed = await tool.parameters.safeParseAsync(withoutPrototypeKeys(args));
+    parsed = await parseArguments(tool, withoutPrototypeKeys(args));
   } catch {
     return false; // runTool reports it as an execution error without running the tool
   }
@@ -249,6 +275,29 @@ export async function callNeedsApproval(
   }
 }
 
+/** The validated arguments, or the message the model reads (zod's or the JSON Schema's). */
+async function parseArguments(
+  tool: AnyTool,
+  args: unknown,
+): Promise<{ success: true; data: unknown } | { success: false; error: string; cause: unknown }> {
+  const parameters: unknown = tool.parameters;
+  if (isJSONSchema(parameters)) {
+    const checked = validateJSONSchema(parameters, args);
+    return checked.success ? checked : {
+      success: false,
+      error: checked.message,
+      cause: checked.errors,
+    };
+  }
+  // Async so that schemas with async refinements work too.
+  const parsed = await (parameters as z.ZodType).safeParseAsync(args);
+  return parsed.success ? parsed : {
+    success: false,
+    error: z.prettifyError(parsed.error),
+    cause: parsed.error,
+  };
+}
+
 /**
  * Throws unless `parameters` is a zod 4 classic object schema, saying which zod was found
  * instead (zod 3 and zod/mini schemas both look like "a ZodObject" to a reader).
@@ -256,7 +305,8 @@ export async function callNeedsApproval(
 function checkParameters(parameters: unknown, label: string): asserts parameters is z.ZodObject {
   if (parameters instanceof z.ZodObject) return;
   const need = "parameters must be a zod object schema (z.object({...})) of zod 4 " +
-    '(`import * as z from "zod"` with zod ≥ 4, or from "zod/v4" with zod 3.25)';
+    '(`import * as z from "zod"` with zod ≥ 4, or from "zod/v4" with zod 3.25), or a plain ' +
+    'JSON Schema with type "object"';
   const found = parameters as {
     _zod?: { version?: { major?: unknown; minor?: unknown; patch?: unknown }; def?: unknown };
     _def?: unknown;
@@ -301,8 +351,9 @@ function className(value: object): string {
  * `parameters`.
  *
  * @param definition The tool: `name` matching `/^[A-Za-z_][A-Za-z0-9_.-]{0,63}$/`, a non-empty
- *   `description`, `parameters` made with `z.object({...})` (not declaring `__proto__`,
- *   `constructor` or `prototype`) and an `execute` function.
+ *   `description`, `parameters` made with `z.object({...})` or a plain JSON Schema object
+ *   (`type: "object"`; neither declaring `__proto__`, `constructor` or `prototype`) and an
+ *   `execute` function.
  * @returns The same object, frozen.
  * @throws {TypeError} Naming the field that is wrong.
  * @throws {ToolSchemaError} When a parameter's type cannot be written as JSON (`z.date()`,
@@ -319,8 +370,23 @@ function className(value: object): string {
  *   execute: ({ a, b }) => a + b,
  * });
  * ```
+ *
+ * @example The same tool with a plain JSON Schema (no zod needed)
+ * ```ts
+ * import { defineTool } from "@ai-agent/orchestrator";
+ * const add = defineTool({
+ *   name: "add",
+ *   description: "Adds two numbers.",
+ *   parameters: {
+ *     type: "object",
+ *     properties: { a: { type: "number" }, b: { type: "number" } },
+ *     required: ["a", "b"],
+ *   },
+ *   execute: (args) => Number(args.a) + Number(args.b),
+ * });
+ * ```
  */
-export function defineTool<P extends ObjectSchema, R>(definition: Tool<P, R>): Tool<P, R> {
+export function defineTool<P extends ToolParameters, R>(definition: Tool<P, R>): Tool<P, R> {
   validateTool(definition, "Cannot define tool");
   // Fails now, not at the first run, for parameters the model could never write as JSON.
   toolParametersSchema(definition);
@@ -435,7 +501,7 @@ export type ToolOutcome =
     error: string;
     /** Wall time until the failure. */
     durationMs: number;
-    /** The ZodError or the value the tool threw. */
+    /** The ZodError, the JSON Schema's error list, or the value the tool threw. */
     cause?: unknown;
   };
 
@@ -447,7 +513,8 @@ const DEFAULT_MAX_RESULT_CHARS = 20_000;
  *
  * Never throws for a tool problem; it returns a failed {@link ToolOutcome} instead:
  * - `unknown_tool`: the error lists the available tool names;
- * - `invalid_arguments`: the error is zod's `z.prettifyError` message;
+ * - `invalid_arguments`: the error is zod's `z.prettifyError` message (for a JSON Schema, the
+ *   innermost problems in the same layout);
  * - `execution_error`: the tool threw or rejected; the error is its message.
  *
  * Aborts are the exception: if `options.signal` is aborted before the call, while the tool runs
@@ -531,8 +598,7 @@ export async function runTool(
   let parsed;
   try {
     safeArgs = withoutPrototypeKeys(args);
-    // Async so that schemas with async refinements work too.
-    parsed = await tool.parameters.safeParseAsync(safeArgs);
+    parsed = await parseArguments(tool, safeArgs);
   } catch (error) {
     // A getter on hand-built arguments or a refinement threw: the tool's problem, not the
     // model's, but still not something to crash the run over.
@@ -554,9 +620,9 @@ export async function runTool(
       tool: name,
       args: safeArgs,
       kind: "invalid_arguments",
-      error: z.prettifyError(parsed.error),
+      error: parsed.error,
       durationMs: elapsed(),
-      cause: parsed.error,
+      cause: parsed.cause,
     };
   }
 
