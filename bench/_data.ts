@@ -209,6 +209,41 @@ export function scriptedFetch(
     )) as typeof fetch;
 }
 
+/**
+ * {@link completionBytes} with the ids and names a real LM Studio sends (a 29-character
+ * completion id, a namespaced model name repeated as `system_fingerprint`): the same
+ * fields on every chunk (role, `system_fingerprint`, `logprobs: null`), longer chunk JSON.
+ */
+export function lmStudioCompletionBytes(deltas: readonly string[]): Uint8Array {
+  const events = completionEvents(deltas).map((e) =>
+    e.replaceAll('"chatcmpl-fake"', '"chatcmpl-4xq9z1kd0m3r8y2w6p5t7v"')
+      .replaceAll('"fake-model"', '"qwen/qwen3-4b-2507"')
+  );
+  return new TextEncoder().encode(encodeSSE(events));
+}
+
+/**
+ * A zero-latency `fetch` whose body is pulled the way a socket delivers it: nothing is
+ * queued ahead (`highWaterMark: 0`), each read pulls one network piece, a fresh copy.
+ */
+export function pullFetch(pieces: readonly Uint8Array[]): typeof fetch {
+  return ((input: RequestInfo | URL) => {
+    if (!String(input).endsWith("/chat/completions")) {
+      return Promise.resolve(new Response("Not Found", { status: 404 }));
+    }
+    let i = 0;
+    const body = new ReadableStream<Uint8Array>({
+      pull(controller) {
+        if (i >= pieces.length) controller.close();
+        else controller.enqueue(pieces[i++]!.slice());
+      },
+    }, { highWaterMark: 0 });
+    return Promise.resolve(
+      new Response(body, { headers: { "content-type": "text/event-stream" } }),
+    );
+  }) as typeof fetch;
+}
+
 /** The final-answer envelope of the JSON reply protocol, as the model's deltas. */
 export function finalEnvelopeDeltas(tokens: readonly string[]): string[] {
   return [

@@ -4,6 +4,8 @@
 //   npm run bench -- --quick           smaller inputs, fewer rounds: a couple of minutes;
 //                                      writes bench/RESULTS.quick.md unless --out is given
 //   node bench/run.mjs --only=node --bench=sse_decode,slicing --out=/tmp/r.md
+//   node bench/run.mjs --bench=engine --merge
+//                                      run some benchmarks, keep the others' last results
 //   node bench/run.mjs --render        rewrite RESULTS.md from the last run's raw reports
 //                                      (bench/.last-run.json), e.g. after editing NOTES.md
 //
@@ -46,6 +48,7 @@ const quick = args.includes("--quick");
 const onlyRuntimes = option("only")?.split(",");
 const onlyBenches = option("bench")?.split(",");
 const rerender = args.includes("--render");
+const merge = args.includes("--merge");
 const out = option("out") ??
   join(benchDir, quick ? "RESULTS.quick.md" : "RESULTS.md");
 // The raw reports of the last run, so that --render can rewrite the Markdown (e.g. after
@@ -358,6 +361,20 @@ async function main() {
       }
       byRuntime.set(name, r);
     }
+  }
+  // --merge: the benchmarks not run this time keep their results from the last run.
+  if (merge && existsSync(lastRun)) {
+    const saved = JSON.parse(readFileSync(lastRun, "utf8"));
+    const kept = new Map(saved.results.map(([b, rs]) => [b, new Map(rs)]));
+    for (const bench of BENCHES) {
+      if (!results.has(bench) && kept.has(bench)) {
+        results.set(bench, kept.get(bench));
+      }
+    }
+    const order = new Map(BENCHES.map((b, i) => [b, i]));
+    const merged = [...results].sort(([a], [b]) => order.get(a) - order.get(b));
+    results.clear();
+    for (const [b, rs] of merged) results.set(b, rs);
   }
   const seconds = (Date.now() - startedAt.getTime()) / 1000;
   const run = {

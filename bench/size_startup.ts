@@ -9,8 +9,13 @@
 //   dynamic import in-process), of mod.ts versus importing zod alone (its floor: the package
 //   imports zod), and of the peers; interleaved rounds, medians.
 //
-// Targets (issue 7): min+gz ≤ 6 KB without zod and ≤ 36 KB with zod; cold import no more
-// than 30 ms above importing zod alone.
+// Also each entry point as a user imports part of it (issue 19): LMStudioClient alone,
+//   Agent + one tool, the test kit, ./mcp.
+//
+// Targets (issues 7 and 19): LMStudioClient alone ≤ 6 KB and the whole core ≤ 16 KB min+gz
+// without zod, ≤ 36 KB with zod; cold import no more than 30 ms above importing zod alone,
+// measured as a Node user gets the package (transpiled JS, one file) and, for information,
+// from the .ts sources (on Node that adds type stripping per file).
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -73,6 +78,12 @@ function bundle(source: string, external: string[]): Uint8Array {
   return r.stdout;
 }
 
+// What a user who builds an agent with one tool imports.
+const AGENT_AND_TOOL = 'import { Agent, defineTool } from "../mod.ts";\n' +
+  'import * as z from "zod";\n' +
+  'export const agent = new Agent({ tools: [defineTool({ name: "t", description: "d", ' +
+  "parameters: z.object({ a: z.string() }), execute: ({ a }) => a })] });";
+
 const entries: Array<{ name: string; source: string; external?: string[] }> = [
   {
     name: "this package (mod.ts), zod external",
@@ -89,12 +100,38 @@ const entries: Array<{ name: string; source: string; external?: string[] }> = [
     external: ["zod"],
   },
   {
+    name: "entry: Agent + one tool (defineTool, z.object), zod external",
+    source: AGENT_AND_TOOL,
+    external: ["zod"],
+  },
+  {
+    name: "entry: Agent + one tool (defineTool, z.object), zod bundled",
+    source: AGENT_AND_TOOL,
+  },
+  {
+    name: "entry: the test kit (testing.ts), zod external",
+    source: 'export * from "../testing.ts";',
+    external: ["zod"],
+  },
+  ...(existsSync(join(root, "mcp.ts"))
+    ? [{
+      name: "entry: ./mcp (mcp.ts), zod and @modelcontextprotocol/sdk external",
+      source: 'export * from "../mcp.ts";',
+      external: [
+        "zod",
+        "@modelcontextprotocol/sdk",
+        "@modelcontextprotocol/sdk/*",
+      ],
+    }]
+    : []),
+  {
     name: "only sliceText from mod.ts, zod bundled",
     source: 'export { sliceText } from "../mod.ts";',
   },
   {
     name: "zod alone (import * as z)",
-    source: 'import * as z from "zod";\nexport const schema = z.object({ a: z.string() });',
+    source:
+      'import * as z from "zod";\nexport const schema = z.object({ a: z.string() });',
   },
   {
     name: "eventsource-parser (createParser)",
@@ -115,7 +152,18 @@ const sizes = new Map<string, number>();
 const sizeRows: string[][] = [];
 for (const e of entries) {
   progress(`bundling ${e.name}`);
-  const min = bundle(e.source, e.external ?? []);
+  let min: Uint8Array;
+  try {
+    min = bundle(e.source, e.external ?? []);
+  } catch (err) {
+    // An entry point that does not build (yet) is reported, not fatal.
+    sizeRows.push([
+      e.name,
+      "—",
+      `does not build: ${String(err).slice(0, 120)}`,
+    ]);
+    continue;
+  }
   const gz = gzipSync(min, { level: 9 }).byteLength;
   sizes.set(e.name, gz);
   sizeRows.push([e.name, kb(min.byteLength), kb(gz)]);
@@ -129,11 +177,19 @@ report.tables.push({
 });
 const noZod = sizes.get(entries[0]!.name)!;
 const withZod = sizes.get(entries[1]!.name)!;
+const clientOnly = sizes.get("only LMStudioClient from mod.ts, zod external")!;
+report.targets.push({
+  id: "size-client",
+  name: "LMStudioClient alone min+gz ≤ 6 KB (issue 19)",
+  measured: kb(clientOnly),
+  pass: clientOnly <= 6000,
+});
 report.targets.push({
   id: "size-no-zod",
-  name: "package min+gz ≤ 6 KB without zod",
+  name:
+    "whole core (mod.ts) min+gz ≤ 16 KB without zod (issue 19; issue 7 had 6 KB)",
   measured: kb(noZod),
-  pass: noZod <= 6000,
+  pass: noZod <= 16000,
 });
 report.targets.push({
   id: "size-zod",
@@ -255,9 +311,20 @@ report.notes.push(
 const libDelta = summarize(
   importTimes.get("mod.ts (this package)")!.map((x, k) => x - zodT[k]!),
 ).median;
+// As a Node user gets the package (JSR's npm layer serves transpiled JS): the one-file bundles.
+const jsDelta = summarize(
+  importTimes.get("mod.ts + zod as one JS file")!.map((x, k) => x - zodJsT[k]!),
+).median;
+report.targets.push({
+  id: "import-js",
+  name:
+    "cold import of the package as transpiled JS ≤ 30 ms above zod (one JS file each)",
+  measured: `${jsDelta >= 0 ? "+" : ""}${ms(jsDelta)}`,
+  pass: jsDelta <= 30,
+});
 report.targets.push({
   id: "import",
-  name: "cold import of mod.ts ≤ 30 ms above importing zod alone",
+  name: "cold import of mod.ts (.ts sources) ≤ 30 ms above importing zod alone",
   measured: `+${ms(libDelta)}`,
   pass: libDelta <= 30,
 });

@@ -16,6 +16,8 @@
 // Baselines: lower bounds A and B. Ratios are per-round paired ratios (each round runs every
 // candidate once, interleaved), as median (min–max).
 //
+// The LM Studio rows (issue 19): real ids and model names, a socket-like pull body.
+//
 // Targets (issue 7): client.stream() ≤ 1.0× A and ≤ 1.5× B on every runtime and split, and
 // faster than every peer.
 import OpenAI from "openai";
@@ -37,7 +39,15 @@ import {
   ratio,
   summarize,
 } from "./_common.ts";
-import { completionBytes, mixedTokens, scriptedFetch, type Split, splitPieces } from "./_data.ts";
+import {
+  completionBytes,
+  lmStudioCompletionBytes,
+  mixedTokens,
+  pullFetch,
+  scriptedFetch,
+  type Split,
+  splitPieces,
+} from "./_data.ts";
 
 const BASE_URL = "http://127.0.0.1:9/v1";
 const MODEL = "bench-model";
@@ -68,7 +78,8 @@ function candidates(fetch: typeof globalThis.fetch): Candidate<string>[] {
     baseURL: BASE_URL,
     fetch,
   });
-  const body = async () => (await fetch(`${BASE_URL}/chat/completions`, { method: "POST" })).body!;
+  const body = async () =>
+    (await fetch(`${BASE_URL}/chat/completions`, { method: "POST" })).body!;
 
   return [
     {
@@ -106,7 +117,10 @@ function candidates(fetch: typeof globalThis.fetch): Candidate<string>[] {
         for (;;) {
           const { done, value } = await reader.read();
           if (done) break;
-          buffer = takeEvents(buffer + decoder.decode(value, { stream: true }), parts);
+          buffer = takeEvents(
+            buffer + decoder.decode(value, { stream: true }),
+            parts,
+          );
         }
         return parts.join("");
       },
@@ -195,12 +209,21 @@ const report = createReport(
     "(TextDecoder in the read loop), paired per round.",
 );
 
+// `lmstudio`: the LM Studio-shaped corpus (real ids and model names: longer chunks) through a
+// socket-like pull body (no read-ahead, one fresh piece per read), as issue 19's harness had it.
 const configs: Array<
-  { tokens: number; split: Split; warmup: number; rounds: number }
+  {
+    tokens: number;
+    split: Split;
+    warmup: number;
+    rounds: number;
+    lmstudio?: boolean;
+  }
 > = QUICK
   ? [
     { tokens: 10_000, split: "1KiB", warmup: 1, rounds: 3 },
     { tokens: 3_000, split: "random", warmup: 1, rounds: 3 },
+    { tokens: 10_000, split: "1KiB", warmup: 1, rounds: 3, lmstudio: true },
   ]
   : [
     { tokens: 10_000, split: "1KiB", warmup: 2, rounds: 9 },
@@ -208,18 +231,26 @@ const configs: Array<
     // The 10k rounds have warmed the JIT up; a 100k round is long enough to be its own.
     { tokens: 100_000, split: "1KiB", warmup: 1, rounds: 5 },
     { tokens: 100_000, split: "random", warmup: 0, rounds: 3 },
+    { tokens: 10_000, split: "1KiB", warmup: 1, rounds: 9, lmstudio: true },
+    { tokens: 10_000, split: "random", warmup: 1, rounds: 7, lmstudio: true },
   ];
 
-for (const { tokens, split, warmup, rounds } of configs) {
+for (const { tokens, split, warmup, rounds, lmstudio } of configs) {
   const deltas = mixedTokens(tokens);
   const expected = deltas.join("");
-  const bytes = completionBytes(deltas);
+  const bytes = lmstudio
+    ? lmStudioCompletionBytes(deltas)
+    : completionBytes(deltas);
   const pieces = splitPieces(bytes, split);
-  const label = `${tokens / 1000}k tokens, ${split === "1KiB" ? "1 KiB" : "1–17 B"} pieces`;
+  const label = `${tokens / 1000}k tokens, ${
+    split === "1KiB" ? "1 KiB" : "1–17 B"
+  } pieces${lmstudio ? ", LM Studio corpus, pull body" : ""}`;
   progress(
-    `${label}: ${(bytes.length / 1e6).toFixed(1)} MB in ${pieces.length} pieces`,
+    `${label}: ${
+      (bytes.length / 1e6).toFixed(1)
+    } MB in ${pieces.length} pieces`,
   );
-  const list = candidates(scriptedFetch(pieces));
+  const list = candidates(lmstudio ? pullFetch(pieces) : scriptedFetch(pieces));
   const times = await measure(list, {
     warmup,
     rounds,
@@ -252,7 +283,7 @@ for (const { tokens, split, warmup, rounds } of configs) {
     ]);
   }
   report.tables.push({
-    id: `${tokens}-${split}`,
+    id: `${tokens}-${split}${lmstudio ? "-lms" : ""}`,
     title: `${label} (${(bytes.length / 1e6).toFixed(1)} MB, ${rounds} rounds)`,
     columns: ["candidate", "median", "min–max ms", "throughput", "÷ A", "÷ B"],
     rows,
@@ -260,13 +291,13 @@ for (const { tokens, split, warmup, rounds } of configs) {
   const lib = summarize(pairedRatios(times.get("client.stream()")!, a)).median;
   const libB = summarize(pairedRatios(times.get("client.stream()")!, b)).median;
   report.targets.push({
-    id: `${tokens}-${split}-A`,
+    id: `${tokens}-${split}${lmstudio ? "-lms" : ""}-A`,
     name: `client.stream() ≤ 1.0× lower bound A (${label})`,
     measured: `${lib.toFixed(2)}×`,
     pass: lib <= 1.0,
   });
   report.targets.push({
-    id: `${tokens}-${split}-B`,
+    id: `${tokens}-${split}${lmstudio ? "-lms" : ""}-B`,
     name: `client.stream() ≤ 1.5× lower bound B (${label})`,
     measured: `${libB.toFixed(2)}×`,
     pass: libB <= 1.5,
@@ -277,7 +308,7 @@ for (const { tokens, split, warmup, rounds } of configs) {
     y,
   ) => (vsA.get(x)! <= vsA.get(y)! ? x : y));
   report.targets.push({
-    id: `${tokens}-${split}-peers`,
+    id: `${tokens}-${split}${lmstudio ? "-lms" : ""}-peers`,
     name: `client.stream() faster than every peer (${label})`,
     measured: `${lib.toFixed(2)}× A vs fastest peer ${fastestPeer} ${
       vsA.get(fastestPeer)!.toFixed(2)
