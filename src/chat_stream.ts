@@ -188,8 +188,9 @@ export async function* decodeDeltas(
   let done = false;
   let chars = 0;
   let bytes = 0;
-  // Only whole lines reach the parser: the bytes after a read's last line break (CR or LF, which
-  // never occur inside a multi-byte UTF-8 sequence) wait here for the rest of their line. The
+  // Only whole lines reach the parser: what follows a read's last line break (CR or LF, which
+  // never occur inside a multi-byte UTF-8 sequence) waits for the rest of its line: as bytes
+  // while reads bring no line break, as text after a read that had one. The
   // parser decides some things from a line's first bytes (it drops a partial line it cannot
   // tell is a known field, and reports unknown fields only when the line is whole), so
   // feeding it whole lines makes the outcome independent of where the bytes were split. It
@@ -199,6 +200,8 @@ export async function* decodeDeltas(
   const lineLimit = Number.isFinite(maxBytes) ? maxBytes : 64 * 1024 * 1024;
   let held: Uint8Array[] = [];
   let heldBytes = 0;
+  // The decoded text after the last line break of the last read that had one.
+  let tail = "";
   const takeHeld = (last?: Uint8Array): Uint8Array => {
     const all = new Uint8Array(heldBytes + (last?.byteLength ?? 0));
     let at = 0;
@@ -223,9 +226,8 @@ export async function* decodeDeltas(
 
   const partial = () => state.textParts.join("");
 
-  const onEvent = (event: EventSourceMessage) => {
-    if (done || failure) return;
-    const data = event.data;
+  // One event's data (and its `event:` type, if any).
+  const onData = (data: string, type: string | undefined) => {
     if (data === "[DONE]") {
       done = true;
       return;
@@ -234,7 +236,7 @@ export async function* decodeDeltas(
     try {
       json = JSON.parse(data);
     } catch (cause) {
-      if (event.event === "error") {
+      if (type === "error") {
         // `event: error` with a plain-text message (older llama.cpp builds).
         failure = serverError(data, {
           prefix: `${label}: server sent an error mid-stream: `,
@@ -250,7 +252,7 @@ export async function* decodeDeltas(
       );
       return;
     }
-    if (event.event === "error" || isErrorBody(json)) {
+    if (type === "error" || isErrorBody(json)) {
       failure = serverError(json, {
         prefix: `${label}: server sent an error mid-stream: `,
         method,
@@ -326,7 +328,9 @@ export async function* decodeDeltas(
   };
 
   const parser = createParser({
-    onEvent,
+    onEvent: (event: EventSourceMessage) => {
+      if (!done && !failure) onData(event.data, event.event);
+    },
     // eventsource-parser caps what it buffers for one event; past it, the stream is not SSE
     // we can trust (a runaway event), so fail instead of growing without bound.
     maxBufferSize: lineLimit,
@@ -344,6 +348,32 @@ export async function* decodeDeltas(
       }
     },
   });
+
+  // The fast path for what nearly every server sends: events of one `data: ` line each, LF
+  // line ends. While the parser sits between events (the last text it was fed ended with a
+  // blank line), such events are cut out of the text here, without the parser's per-line and
+  // per-event work; the first line that is anything else (another field, a comment, a
+  // multi-line event, a CR anywhere in the text) and the rest of the text go to the parser,
+  // which then has them from an event boundary, as if it had been fed everything. The first
+  // text always goes to the parser: it strips the one leading BOM SSE allows.
+  let parserIdle = false;
+  const feed = (text: string) => {
+    let at = 0;
+    if (parserIdle && text.indexOf("\r") === -1) {
+      while (text.startsWith("data: ", at)) {
+        const end = text.indexOf("\n", at + 6);
+        if (end === -1 || text.charCodeAt(end + 1) !== 10) break;
+        onData(text.slice(at + 6, end), undefined);
+        at = end + 2;
+        // What follows [DONE] or an error is never read.
+        if (done || failure) return;
+      }
+      if (at === text.length) return;
+    }
+    const rest = at === 0 ? text : text.slice(at);
+    parser.feed(rest);
+    parserIdle = rest.endsWith("\n\n");
+  };
 
   // Idle watchdog: one timer re-armed lazily instead of a timer per read. It times how long
   // the current read() has waited for the server, not the time a slow consumer spends
@@ -411,7 +441,7 @@ export async function* decodeDeltas(
       const lastBreak = Math.max(chunk.lastIndexOf(10), chunk.lastIndexOf(13));
       if (lastBreak === -1) {
         hold(chunk);
-        if (heldBytes > lineLimit) {
+        if (heldBytes + tail.length > lineLimit) {
           throw new ResponseTooLargeError(
             `${label}: one SSE line exceeded ${lineLimit} bytes; reading stopped`,
             { limit: lineLimit, unit: "bytes", partialText: partial() },
@@ -419,9 +449,14 @@ export async function* decodeDeltas(
         }
         continue;
       }
-      const lines = lastBreak === chunk.byteLength - 1 ? chunk : chunk.subarray(0, lastBreak + 1);
-      parser.feed(decoder.decode(heldBytes ? takeHeld(lines) : lines, { stream: true }));
-      if (lines !== chunk) hold(chunk.subarray(lastBreak + 1));
+      // The whole read is decoded; what follows its last line break waits, as text, for the
+      // rest of its line (no copy of the bytes per read: with 1 KiB pieces every read ends
+      // inside a line).
+      const text = decoder.decode(heldBytes ? takeHeld(chunk) : chunk, { stream: true });
+      const cut = Math.max(text.lastIndexOf("\n"), text.lastIndexOf("\r"));
+      const head = text.slice(0, cut + 1);
+      feed(tail === "" ? head : tail + head);
+      tail = cut === text.length - 1 ? "" : text.slice(cut + 1);
       if (pending.length) {
         const batch = pending;
         pending = [];
@@ -435,7 +470,7 @@ export async function* decodeDeltas(
     if (!done) {
       // Flush a final event that lacked its blank line, then judge.
       const rest = heldBytes ? decoder.decode(takeHeld(), { stream: true }) : "";
-      parser.feed(rest + decoder.decode() + "\n\n");
+      parser.feed(tail + rest + decoder.decode() + "\n\n");
       for (const d of pending) yield d;
       pending = [];
       // A last data line that is not JSON is the cut itself (`data: {"choi`): reported as the
