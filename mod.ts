@@ -123,6 +123,12 @@ export {
   type ToolParameters,
 } from "./src/tools.ts";
 export { type JSONSchemaObject, ToolSchemaError } from "./src/tool_schema.ts";
+export type {
+  AgentTracer,
+  TraceAttributeValue,
+  TraceContext,
+  TraceSpan,
+} from "./src/tracing/tracer.ts";
 export {
   type Chunking,
   type SliceOptions,

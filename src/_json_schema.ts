@@ -29,8 +29,9 @@ export function isJSONSchema(parameters: unknown): parameters is JSONSchemaObjec
 export function checkJSONSchema(schema: JSONSchemaObject, label: string): string[] {
   if (schema.type !== "object") {
     throw new TypeError(
-      `${label}: a JSON Schema for parameters must have type "object" (tool arguments are a ` +
-        `JSON object), got type ${describeValue(schema.type)}`,
+      `${label}: parameters must be a zod object schema (z.object({...})) or a plain JSON ` +
+        `Schema with type "object" (tool arguments are a JSON object); got a JSON Schema of ` +
+        `type ${describeValue(schema.type)}`,
     );
   }
   const properties = schema.properties;

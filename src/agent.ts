@@ -25,6 +25,8 @@ import { outputCheck, outputJsonSchema } from "./_output.ts";
 import { abortableDelay } from "./_retry.ts";
 import { anySignal } from "./_abort.ts";
 import { checkOptionKeys, listChoices, showValue } from "./_options.ts";
+import type { AgentTracer } from "./tracing/tracer.ts";
+import { type RunTrace, startRunTrace } from "./tracing/_run_trace.ts";
 
 /** What each `reasoning` setting sends as `reasoning_effort` (OpenAI's vocabulary). */
 const REASONING_EFFORT: Readonly<Record<string, string>> = {
@@ -139,6 +141,18 @@ export interface AgentOptions<O = undefined> {
   /** Observes progress of every run. Exceptions thrown here are ignored. */
   onEvent?: (event: AgentEvent) => void;
   /**
+   * An OpenTelemetry tracer (`trace.getTracer("my-app")` from `@opentelemetry/api`): each run
+   * emits GenAI spans (`invoke_agent`, `chat` per model call, `execute_tool` per tool call;
+   * README "Tracing"). Without one, nothing is traced and nothing is paid.
+   */
+  tracer?: AgentTracer;
+  /**
+   * With a `tracer`: also record the prompt, the model's replies and tool arguments/results on
+   * the spans (they may hold personal data).
+   * @default false
+   */
+  recordContent?: boolean;
+  /**
    * Typed final output: a zod object schema the answer must match. Envelope protocol: the
    * final's `content` is a JSON object constrained by this schema (in `response_format` too);
    * native: the answer text must be that JSON. `result.output` is the parsed value,
@@ -225,6 +239,8 @@ const AGENT_OPTIONS: Readonly<Record<keyof AgentOptions, true>> = {
   contextLength: true,
   contextBudget: true,
   onEvent: true,
+  tracer: true,
+  recordContent: true,
   output: true,
   prepareStep: true,
   maxTotalTokens: true,
@@ -327,6 +343,8 @@ export class Agent<O = undefined> {
   #modelCall: "stream" | "generate";
   #live: boolean;
   #onEvent: ((event: AgentEvent) => void) | undefined;
+  #tracer: AgentTracer | undefined;
+  #recordContent = false;
   #typed: boolean;
 
   /**
@@ -510,6 +528,23 @@ export class Agent<O = undefined> {
     };
     this.#live = options.live ?? false;
     this.#onEvent = options.onEvent;
+    if (
+      options.tracer !== undefined &&
+      (options.tracer === null || typeof options.tracer.startSpan !== "function")
+    ) {
+      throw new TypeError(
+        `${WHERE}: tracer must be an OpenTelemetry Tracer (with startSpan), got ${
+          showValue(options.tracer)
+        }`,
+      );
+    }
+    if (options.recordContent !== undefined && typeof options.recordContent !== "boolean") {
+      throw new TypeError(
+        `${WHERE}: recordContent must be true or false, got ${showValue(options.recordContent)}`,
+      );
+    }
+    this.#tracer = options.tracer;
+    this.#recordContent = options.recordContent ?? false;
   }
 
   /** The system prompt this agent sends (protocol description, tools, your instructions). */
@@ -714,6 +749,8 @@ export class Agent<O = undefined> {
     }
     const config = this.#config;
     const listeners = [this.#onEvent, options.onEvent].filter((f) => f !== undefined);
+    const tracer = this.#tracer;
+    const recordContent = this.#recordContent;
     const emit = (event: AgentEvent) => {
       for (const listener of listeners) {
         try {
@@ -729,9 +766,15 @@ export class Agent<O = undefined> {
     ): AsyncGenerator<StreamChunk, AgentResult<O>, undefined> {
       const own = new AbortController();
       const signal = anySignal(userSignal, own.signal, cancelled);
+      let trace: RunTrace | undefined;
+      let failure: unknown;
       try {
         signal.throwIfAborted();
         const start = await begin();
+        if (tracer !== undefined) {
+          trace = startRunTrace(tracer, traceInfo(config, start.prompt, recordContent));
+          listeners.push(trace.onEvent);
+        }
         return (yield* agentLoop(config, {
           ...start,
           signal,
@@ -742,13 +785,30 @@ export class Agent<O = undefined> {
         })) as AgentResult<O>;
       } catch (err) {
         // Aborted: reject with the signal's own reason, whatever the failing layer threw.
-        if (userSignal?.aborted) throw userSignal.reason;
-        throw err;
+        failure = userSignal?.aborted ? userSignal.reason : err;
+        throw failure;
       } finally {
+        trace?.close(failure);
         own.abort(new DOMException("The agent run was stopped", "AbortError"));
       }
     }, chunked ? (text) => sliceText(text, { chunking }) : undefined);
   }
+}
+
+/** What the run's spans say about the model: its name and the server's address. */
+function traceInfo(
+  config: LoopConfig,
+  prompt: string,
+  recordContent: boolean,
+): Parameters<typeof startRunTrace>[1] {
+  const client = config.model as { model?: unknown; baseURL?: unknown };
+  const model = config.params.model ?? client.model;
+  return {
+    model: typeof model === "string" ? model : undefined,
+    baseURL: typeof client.baseURL === "string" ? client.baseURL : undefined,
+    recordContent,
+    prompt,
+  };
 }
 
 /** The decisions by call id; a TypeError for a malformed or contradictory one. */
