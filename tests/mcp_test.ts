@@ -103,6 +103,18 @@ describe("MCP over stdio: server-everything", () => {
     assert.match(resource!, /\nResource 1: This is a plaintext resource/);
   });
 
+  test("a tool with an outputSchema: the SDK checks structured content (no Ajv)", async () => {
+    const result = await runCalls(mcp.tools, [
+      { name: "get-structured-content", arguments: { location: "New York" } },
+    ]);
+    const [output] = outputs(result);
+    assert.deepEqual(Object.keys(JSON.parse(output!)).sort(), [
+      "conditions",
+      "humidity",
+      "temperature",
+    ]);
+  });
+
   test("arguments the schema rejects never reach the server", async () => {
     const result = await runCalls(mcp.tools, [{ name: "echo", arguments: { message: 5 } }]);
     assert.deepEqual(errors(result).map((e) => e.kind), ["invalid_arguments"]);

@@ -8,6 +8,8 @@ import { Client } from "@modelcontextprotocol/sdk/client";
 // The SDK's "./*" export maps types to `*.js.d.ts`, which Deno cannot find: name the types.
 // @ts-types="@modelcontextprotocol/sdk/client/streamableHttp"
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
+// @ts-types="@modelcontextprotocol/sdk/validation/cfworker"
+import { CfWorkerJsonSchemaValidator } from "@modelcontextprotocol/sdk/validation/cfworker";
 import type { Transport } from "@modelcontextprotocol/sdk/shared/transport";
 import type { Tool as MCPToolInfo } from "@modelcontextprotocol/sdk/types";
 import { type AnyTool, defineTool } from "../tools.ts";
@@ -157,6 +159,8 @@ export async function connectMCP(
   let tools: readonly AnyTool[] = [];
   let closed = false;
   const client = new Client(CLIENT_INFO, {
+    // The SDK's default (Ajv) compiles schemas with `new Function`, which edge workers forbid.
+    jsonSchemaValidator: new CfWorkerJsonSchemaValidator(),
     listChanged: {
       tools: {
         onChanged: (error, list) => {
