@@ -46,8 +46,8 @@ const checks = only || files.length ? [] : [
   ["lint", rt.deno, ["lint"]],
   ["check", rt.deno, ["check", "mod.ts", "testing.ts", "src/", "tests/", "examples/", "bench/"]],
   // Every JSDoc @example is type-checked, imports of the public entry points included.
-  ["doc examples", rt.deno, ["check", "--doc", "mod.ts", "testing.ts", "src/"]],
-  ["doc", rt.deno, ["doc", "--lint", "mod.ts", "testing.ts"]],
+  ["doc examples", rt.deno, ["check", "--doc", "mod.ts", "testing.ts", "mcp.ts", "src/"]],
+  ["doc", rt.deno, ["doc", "--lint", "mod.ts", "testing.ts", "mcp.ts"]],
   ["publish", rt.deno, ["publish", "--dry-run", "--allow-dirty"]],
   // A new user's Node project: tsc --strict with only @types/node, no DOM lib (issue 15).
   ["consumer tsc", rt.node, [`${root}/node_modules/typescript/bin/tsc`, "-p", "tests/consumer"]],

@@ -19,8 +19,12 @@ describe("package manifests", () => {
     assert.deepEqual(jsr.publish, deno.publish);
   });
 
-  test("exports are the library and the test kit", () => {
-    assert.deepEqual(deno.exports, { ".": "./mod.ts", "./testing": "./testing.ts" });
+  test("exports are the library, the test kit and the MCP entry point", () => {
+    assert.deepEqual(deno.exports, {
+      ".": "./mod.ts",
+      "./testing": "./testing.ts",
+      "./mcp": "./mcp.ts",
+    });
   });
 
   test("package.json has the same version and the same npm dependencies as deno.json", () => {

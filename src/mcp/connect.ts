@@ -135,7 +135,7 @@ const CLIENT_INFO = { name: "@ai-agent/orchestrator", version: "0.1.0" };
  * @example Use a server's tools in an agent
  * ```ts ignore
  * import { Agent, LMStudioClient } from "@ai-agent/orchestrator";
- * import { connectMCP } from "./connect.ts";
+ * import { connectMCP } from "@ai-agent/orchestrator/mcp";
  * const mcp = await connectMCP({ command: "npx", args: ["-y", "@modelcontextprotocol/server-memory"] });
  * try {
  *   const agent = new Agent({ client: new LMStudioClient(), tools: mcp.tools });
@@ -235,9 +235,7 @@ async function createTransport(server: MCPStdioServer | MCPHttpServer): Promise<
     throw new TypeError("connectMCP: give { command, args } (stdio) or { url } (HTTP)");
   }
   // Loaded only for stdio, so that the HTTP path needs no node:child_process (edge workers).
-  const { StdioClientTransport } = await import(
-    "@modelcontextprotocol/sdk/client/stdio.js"
-  ) as typeof import("@modelcontextprotocol/sdk/client/stdio");
+  const { StdioClientTransport } = await import("@modelcontextprotocol/sdk/client/stdio.js");
   return new StdioClientTransport({
     command: server.command,
     args: [...(server.args ?? [])],

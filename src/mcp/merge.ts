@@ -19,8 +19,7 @@ import { agentToolName, type MCPConnection } from "./connect.ts";
  *
  * @example
  * ```ts ignore
- * import { connectMCP } from "./connect.ts";
- * import { mergeMCPTools } from "./merge.ts";
+ * import { connectMCP, mergeMCPTools } from "@ai-agent/orchestrator/mcp";
  * const a = await connectMCP({ command: "node", args: ["server-a.js"] }, { name: "a" });
  * const b = await connectMCP({ url: "http://127.0.0.1:3001/mcp" }, { name: "b" });
  * const tools = mergeMCPTools([a, b]); // "a__search", "b__search", "only_in_b", …
