@@ -1,7 +1,9 @@
 // "One module, every runtime": runs the end-to-end smoke (tests/runtime/smoke.ts: an agent
 // streams an answer that needs a tool call, against the fake LM Studio on a loopback port)
 // in Deno, Bun, Node 24, Node 22, Vercel's edge-runtime, workerd (through miniflare) and
-// headless Chromium. Installs what it needs (tests/runtime/package.json; Chromium is
+// headless Chromium; and the MCP entry point's Streamable HTTP path (tests/runtime/mcp_smoke.ts,
+// against @modelcontextprotocol/server-everything on a loopback port) in edge-runtime and
+// workerd. Installs what it needs (tests/runtime/package.json; Chromium is
 // Debian's `chromium`, installed by .ci/run). Prints `N passed, N failed`; exits non-zero on
 // any failure. A runtime that cannot start here fails loudly: nothing is silently skipped.
 import { spawn, spawnSync } from "node:child_process";
@@ -45,6 +47,31 @@ async function bundle() {
     outfile: join(buildDir, "smoke.iife.js"),
   });
   await esbuild.build({ ...common, format: "esm", outfile: join(buildDir, "smoke.esm.js") });
+  // The MCP smoke: connectMCP over Streamable HTTP. The stdio transport is imported only on
+  // demand (it needs node:child_process): an edge bundle replaces it with a stub, as a user's
+  // bundler config would (workerd refuses a bundle that still imports anything).
+  const noStdio = {
+    name: "no-stdio",
+    setup(build) {
+      build.onResolve(
+        { filter: /client\/stdio\.js$/ },
+        () => ({ path: "stdio", namespace: "stub" }),
+      );
+      build.onLoad({ filter: /.*/, namespace: "stub" }, () => ({
+        contents: "export class StdioClientTransport { constructor() { " +
+          "throw new Error('MCP over stdio is not available in this runtime'); } }",
+        loader: "js",
+      }));
+    },
+  };
+  const mcp = { ...common, entryPoints: [join(smokeDir, "mcp_smoke.ts")], plugins: [noStdio] };
+  await esbuild.build({
+    ...mcp,
+    format: "iife",
+    globalName: "McpSmoke",
+    outfile: join(buildDir, "mcp_smoke.iife.js"),
+  });
+  await esbuild.build({ ...mcp, format: "esm", outfile: join(buildDir, "mcp_smoke.esm.js") });
   await esbuild.build({
     ...common,
     stdin: {
@@ -73,6 +100,75 @@ function startServer() {
     });
     child.on("exit", (code) => reject(new Error(`fake server exited (${code})`)));
   });
+}
+
+/** server-everything in Streamable HTTP mode on a free loopback port (path /mcp). */
+async function startMcpServer() {
+  const { createServer } = await import("node:net");
+  const port = await new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.on("error", reject);
+    srv.listen(0, "127.0.0.1", () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+  const script = join(
+    root,
+    "node_modules",
+    "@modelcontextprotocol",
+    "server-everything",
+    "dist",
+    "index.js",
+  );
+  const child = spawn(rt.node, [script, "streamableHttp"], {
+    cwd: root,
+    env: { ...process.env, PORT: String(port) },
+    stdio: ["ignore", "ignore", "pipe"],
+  });
+  await new Promise((resolve, reject) => {
+    let log = "";
+    child.stderr.on("data", (d) => {
+      log += d;
+      if (log.includes("listening on port")) resolve();
+    });
+    child.on("exit", (code) => reject(new Error(`MCP server exited (${code}): ${log}`)));
+  });
+  return { child, url: `http://127.0.0.1:${port}/mcp` };
+}
+
+/** A bundle's ESM as a workerd module whose fetch answers with `call`'s result. */
+function workerScript(file, call) {
+  const worker = `${readFileSync(join(buildDir, file), "utf8")}
+export default { async fetch() {
+  try { return new Response(await ${call}); }
+  catch (e) { return new Response(String(e && e.stack || e), { status: 500 }); }
+} };`;
+  // The ESM bundle exports its function; the worker wraps it.
+  return worker.replace(/export\s*\{[^}]*\};?\s*(?=\nexport default)/, "");
+}
+
+async function inWorkerd(script) {
+  const { Miniflare } = await import(
+    pathToFileURL(join(smokeDir, "node_modules", "miniflare", "dist", "src", "index.js"))
+  );
+  const mf = new Miniflare({ modules: true, script, compatibilityDate: "2025-06-01" });
+  try {
+    const res = await mf.dispatchFetch("http://smoke.local/");
+    const text = await res.text();
+    if (res.status !== 200) throw new Error(text);
+    return text;
+  } finally {
+    await mf.dispose();
+  }
+}
+
+async function inEdgeRuntime(file, call) {
+  const { EdgeRuntime } = await import(
+    pathToFileURL(join(smokeDir, "node_modules", "edge-runtime", "dist", "index.js"))
+  );
+  const runtime = new EdgeRuntime({ initialCode: readFileSync(join(buildDir, file), "utf8") });
+  return await runtime.evaluate(call);
 }
 
 function runCli(cmd, args) {
@@ -115,36 +211,22 @@ const runners = {
       "tests/runtime/smoke_cli.ts",
       base,
     ]),
-  "edge-runtime": async (base) => {
-    const { EdgeRuntime } = await import(
-      pathToFileURL(join(smokeDir, "node_modules", "edge-runtime", "dist", "index.js"))
-    );
-    const runtime = new EdgeRuntime({
-      initialCode: readFileSync(join(buildDir, "smoke.iife.js"), "utf8"),
-    });
-    return await runtime.evaluate(`Smoke.runSmoke(${JSON.stringify(base)})`);
-  },
-  "workerd (miniflare)": async (base) => {
-    const { Miniflare } = await import(
-      pathToFileURL(join(smokeDir, "node_modules", "miniflare", "dist", "src", "index.js"))
-    );
-    const worker = `${readFileSync(join(buildDir, "smoke.esm.js"), "utf8")}
-export default { async fetch() {
-  try { return new Response(await runSmoke(${JSON.stringify(base)})); }
-  catch (e) { return new Response(String(e && e.stack || e), { status: 500 }); }
-} };`;
-    // The ESM bundle exports runSmoke; the worker wraps it.
-    const script = worker.replace(/export\s*\{[^}]*\};?\s*(?=\nexport default)/, "");
-    const mf = new Miniflare({ modules: true, script, compatibilityDate: "2025-06-01" });
-    try {
-      const res = await mf.dispatchFetch("http://smoke.local/");
-      const text = await res.text();
-      if (res.status !== 200) throw new Error(text);
-      return text;
-    } finally {
-      await mf.dispose();
-    }
-  },
+  "edge-runtime": (base) =>
+    inEdgeRuntime("smoke.iife.js", `Smoke.runSmoke(${JSON.stringify(base)})`),
+  "workerd (miniflare)": (base) =>
+    inWorkerd(workerScript("smoke.esm.js", `runSmoke(${JSON.stringify(base)})`)),
+  "edge-runtime: MCP over HTTP": (base) =>
+    inEdgeRuntime(
+      "mcp_smoke.iife.js",
+      `McpSmoke.runMcpSmoke(${JSON.stringify(mcpURL)}, ${JSON.stringify(base)})`,
+    ),
+  "workerd (miniflare): MCP over HTTP": (base) =>
+    inWorkerd(
+      workerScript(
+        "mcp_smoke.esm.js",
+        `runMcpSmoke(${JSON.stringify(mcpURL)}, ${JSON.stringify(base)})`,
+      ),
+    ),
   chromium: async (_base, port) => {
     if (!existsSync(CHROMIUM)) {
       throw new Error(`no Chromium at ${CHROMIUM} (install Debian's chromium package)`);
@@ -184,6 +266,8 @@ export default { async fetch() {
 installSmokeDeps();
 await bundle();
 const { child, port } = await startServer();
+const mcpServer = await startMcpServer();
+const mcpURL = mcpServer.url;
 const base = `http://127.0.0.1:${port}/v1`;
 let passed = 0;
 let failed = 0;
@@ -205,6 +289,7 @@ try {
   }
 } finally {
   child.kill();
+  mcpServer.child.kill();
 }
 console.log(`runtimes: ${passed} passed, ${failed} failed`);
 process.exit(failed === 0 && passed > 0 ? 0 : 1);
