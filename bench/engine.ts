@@ -26,21 +26,8 @@ import * as z from "zod";
 import { Agent, type AgentEvent, defineTool, LMStudioClient } from "../mod.ts";
 import { buildResponseFormat } from "../src/protocols/_response_format.ts";
 import { describeTools } from "../src/tool_schema.ts";
-import {
-  peerHome,
-  SERVER_ARGS,
-  serverScript,
-  startServer,
-} from "../scripts/integration.mjs";
-import {
-  createReport,
-  median,
-  ms,
-  printReport,
-  progress,
-  QUICK,
-  summarize,
-} from "./_common.ts";
+import { peerHome, SERVER_ARGS, serverScript, startServer } from "../scripts/integration.mjs";
+import { createReport, median, ms, printReport, progress, QUICK, summarize } from "./_common.ts";
 
 const report = createReport(
   "engine",
@@ -188,9 +175,7 @@ function reuseRatio(calls: readonly Call[]): number {
 const fmt = (x: number) => `${x.toFixed(3)}×`;
 const rangeOf = (xs: number[], digits = 3) => {
   const s = summarize(xs);
-  return `${s.median.toFixed(digits)} (${s.min.toFixed(digits)}–${
-    s.max.toFixed(digits)
-  })`;
+  return `${s.median.toFixed(digits)} (${s.min.toFixed(digits)}–${s.max.toFixed(digits)})`;
 };
 
 /** startServer() as typed here (its JS default `serverArgs = []` infers as `never[]`). */
@@ -272,8 +257,7 @@ if (!built) {
     }
     report.tables.push({
       id: "sequential",
-      title:
-        `Sequential agent runs, default server (-c 16384 -np 2 -t 1), ${RUNS} runs`,
+      title: `Sequential agent runs, default server (-c 16384 -np 2 -t 1), ${RUNS} runs`,
       columns: ["measure", "median (min–max)"],
       rows: [
         [`${STEPS}-step run wall ÷ server compute`, rangeOf(ratios)],
@@ -296,8 +280,7 @@ if (!built) {
       pass: median(ratios) <= 1.03,
     }, {
       id: "reuse",
-      name:
-        "prompt tokens evaluated ÷ final prompt ≤ 1.05 (10-step run, no compaction)",
+      name: "prompt tokens evaluated ÷ final prompt ≤ 1.05 (10-step run, no compaction)",
       measured: fmt(reuse),
       pass: reuse <= 1.05 && ten.compactions === 0,
     });
@@ -362,8 +345,7 @@ if (!built) {
       if (agents === 4) {
         report.targets.push({
           id: "concurrent-4",
-          name:
-            "4 concurrent agents on -np 4: run wall ÷ server compute ≤ 1.03",
+          name: "4 concurrent agents on -np 4: run wall ÷ server compute ≤ 1.03",
           measured: fmt(median(ratios)),
           pass: median(ratios) <= 1.03,
         });
@@ -371,8 +353,7 @@ if (!built) {
     }
     report.tables.push({
       id: "concurrent",
-      title:
-        `Concurrent ${STEPS}-step agent runs against -np 4 (-c 16384: 4096 tokens a slot)`,
+      title: `Concurrent ${STEPS}-step agent runs against -np 4 (-c 16384: 4096 tokens a slot)`,
       columns: [
         "agents",
         "wall",

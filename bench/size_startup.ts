@@ -130,8 +130,7 @@ const entries: Array<{ name: string; source: string; external?: string[] }> = [
   },
   {
     name: "zod alone (import * as z)",
-    source:
-      'import * as z from "zod";\nexport const schema = z.object({ a: z.string() });',
+    source: 'import * as z from "zod";\nexport const schema = z.object({ a: z.string() });',
   },
   {
     name: "eventsource-parser (createParser)",
@@ -186,8 +185,7 @@ report.targets.push({
 });
 report.targets.push({
   id: "size-no-zod",
-  name:
-    "whole core (mod.ts) min+gz ≤ 16 KB without zod (issue 19; issue 7 had 6 KB)",
+  name: "whole core (mod.ts) min+gz ≤ 16 KB without zod (issue 19; issue 7 had 6 KB)",
   measured: kb(noZod),
   pass: noZod <= 16000,
 });
@@ -317,8 +315,7 @@ const jsDelta = summarize(
 ).median;
 report.targets.push({
   id: "import-js",
-  name:
-    "cold import of the package as transpiled JS ≤ 30 ms above zod (one JS file each)",
+  name: "cold import of the package as transpiled JS ≤ 30 ms above zod (one JS file each)",
   measured: `${jsDelta >= 0 ? "+" : ""}${ms(jsDelta)}`,
   pass: jsDelta <= 30,
 });

@@ -78,8 +78,7 @@ function candidates(fetch: typeof globalThis.fetch): Candidate<string>[] {
     baseURL: BASE_URL,
     fetch,
   });
-  const body = async () =>
-    (await fetch(`${BASE_URL}/chat/completions`, { method: "POST" })).body!;
+  const body = async () => (await fetch(`${BASE_URL}/chat/completions`, { method: "POST" })).body!;
 
   return [
     {
@@ -238,17 +237,13 @@ const configs: Array<
 for (const { tokens, split, warmup, rounds, lmstudio } of configs) {
   const deltas = mixedTokens(tokens);
   const expected = deltas.join("");
-  const bytes = lmstudio
-    ? lmStudioCompletionBytes(deltas)
-    : completionBytes(deltas);
+  const bytes = lmstudio ? lmStudioCompletionBytes(deltas) : completionBytes(deltas);
   const pieces = splitPieces(bytes, split);
-  const label = `${tokens / 1000}k tokens, ${
-    split === "1KiB" ? "1 KiB" : "1–17 B"
-  } pieces${lmstudio ? ", LM Studio corpus, pull body" : ""}`;
+  const label = `${tokens / 1000}k tokens, ${split === "1KiB" ? "1 KiB" : "1–17 B"} pieces${
+    lmstudio ? ", LM Studio corpus, pull body" : ""
+  }`;
   progress(
-    `${label}: ${
-      (bytes.length / 1e6).toFixed(1)
-    } MB in ${pieces.length} pieces`,
+    `${label}: ${(bytes.length / 1e6).toFixed(1)} MB in ${pieces.length} pieces`,
   );
   const list = candidates(lmstudio ? pullFetch(pieces) : scriptedFetch(pieces));
   const times = await measure(list, {
