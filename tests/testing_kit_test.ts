@@ -3,7 +3,14 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import * as z from "zod";
-import { Agent, type ChatDelta, type ChatMessage, defineTool, LMStudioClient } from "../mod.ts";
+import {
+  Agent,
+  APIError,
+  type ChatDelta,
+  type ChatMessage,
+  defineTool,
+  LMStudioClient,
+} from "../mod.ts";
 import {
   countPromptTokens,
   createFakeLMStudio,
@@ -212,12 +219,23 @@ describe("fake LM Studio: recorded requests are typed chat requests", () => {
     assert.equal(fake.chatRequests[0]!.body!.draft_model, "tiny");
   });
 
-  test("a script that runs out answers 500 naming the request number", async () => {
+  test("a script that runs out answers 400 naming the request number", async () => {
     const fake = createFakeLMStudio({ replies: [envelope.final("x")] });
     await post(fake, "/v1/chat/completions", { messages: USER });
     const res = await post(fake, "/v1/chat/completions", { messages: USER });
-    assert.equal(res.status, 500);
+    assert.equal(res.status, 400);
     assert.match((await res.json()).error, /script exhausted .*chat request #2/);
+  });
+
+  test("an agent whose script runs out fails at once, not retried, naming the request", async () => {
+    const fake = createFakeLMStudio({ replies: [envelope.toolCall("missing", {})] });
+    const client = new LMStudioClient({ fetch: fake.fetch, model: "m", retryBaseDelayMs: 5_000 });
+    const started = Date.now();
+    const err = await new Agent({ client }).run("q").catch((e) => e);
+    assert.ok(err instanceof APIError, String(err));
+    assert.match(err.message, /script exhausted .*chat request #2/);
+    assert.equal(fake.chatRequests.length, 2, "no retry of the exhausted request");
+    assert.ok(Date.now() - started < 4_000, "no retry delay");
   });
 });
 

@@ -193,7 +193,8 @@ export interface FakeModel {
 export interface FakeLMStudioOptions {
   /**
    * Replies to chat requests, in order; or a function of (request, index). When the list
-   * runs out, the server answers 500 "script exhausted".
+   * runs out, the server answers 400 "script exhausted (… chat request #N)" (not a 5xx: the
+   * client does not retry it, so the test fails at once, naming the request).
    */
   replies?: readonly FakeReply[] | ((request: RecordedRequest, index: number) => FakeReply);
   /**
@@ -370,7 +371,9 @@ export function createFakeLMStudio(options: FakeLMStudioOptions = {}): FakeLMStu
     }
     const reply = pick(recorded);
     if (!reply) {
-      return json(500, {
+      // 400, not a 5xx: a test whose script ran out fails at once, naming the request, instead
+      // of after the client's retries.
+      return json(400, {
         error: `fake LM Studio: script exhausted (no reply left for chat request #${chatIndex})`,
       });
     }
