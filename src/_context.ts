@@ -20,6 +20,7 @@
 import type { ChatMessage, ChatResult, ToolCall } from "./chat.ts";
 import type { ExecutedCall } from "./protocols/_reply_protocol.ts";
 import type { ToolOutcome } from "./tools.ts";
+import { clipText, isHighSurrogate, isLowSurrogate } from "./_text.ts";
 
 /** One compactable unit of this run's history: a tool step, or a violation and its correction. */
 export interface HistoryUnit {
@@ -279,24 +280,14 @@ function excerpt(text: string): string {
 function headTail(text: string, keep: number): string {
   if (text.length <= keep) return text;
   const tail = Math.floor(keep / 3);
-  const head = safeEnd(text, keep - tail);
-  const tailStart = safeStart(text, text.length - tail);
-  const cut = tailStart - head;
-  return `${text.slice(0, head)}\n…[${cut} characters removed to fit the context window]…\n${
+  const { head } = clipText(text, keep - tail);
+  // Moved forward so that a surrogate pair is not split.
+  let tailStart = text.length - tail;
+  if (isLowSurrogate(text.charCodeAt(tailStart))) tailStart++;
+  const cut = tailStart - head.length;
+  return `${head}\n…[${cut} characters removed to fit the context window]…\n${
     text.slice(tailStart)
   }`;
-}
-
-/** `end`, moved back so a surrogate pair is not split. */
-function safeEnd(text: string, end: number): number {
-  const c = text.charCodeAt(end - 1);
-  return c >= 0xd800 && c <= 0xdbff ? end - 1 : end;
-}
-
-/** `start`, moved forward so a surrogate pair is not split. */
-function safeStart(text: string, start: number): number {
-  const c = text.charCodeAt(start);
-  return c >= 0xdc00 && c <= 0xdfff ? start + 1 : start;
 }
 
 /** A step's results become one-line notes; very long arguments a short note too. */
@@ -354,7 +345,7 @@ export function utf8Length(text: string): number {
     const c = text.charCodeAt(i);
     if (c < 0x80) continue;
     if (c < 0x800) bytes += 1;
-    else if (c >= 0xd800 && c <= 0xdbff) {
+    else if (isHighSurrogate(c)) {
       bytes += 2; // a pair: 4 bytes for 2 units
       i++;
     } else bytes += 2;

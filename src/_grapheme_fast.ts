@@ -16,6 +16,7 @@
 // segmenter. tests/grapheme_fast_test.ts checks every claimed character against a
 // representative of each break class with the runtime's own `Intl.Segmenter`.
 
+import { isHighSurrogate, isLowSurrogate } from "./_text.ts";
 /** The Unicode version whose grapheme-break rules and properties the tables follow. */
 export const UNICODE_VERSION = "17.0";
 
@@ -82,15 +83,6 @@ export function isPlainBoundary(text: string, index: number): boolean {
   // the segmenter counts them.
   if (isRegionalIndicator(before) && isRegionalIndicator(after)) return false;
   return isPlainCodePoint(after) && (isPlainCodePoint(before) || isCommonExtend(before));
-}
-
-/** Whether a UTF-16 code unit is the first half of a surrogate pair. */
-export function isHighSurrogate(code: number): boolean {
-  return code >= 0xd800 && code <= 0xdbff;
-}
-
-function isLowSurrogate(code: number): boolean {
-  return code >= 0xdc00 && code <= 0xdfff;
 }
 
 /**

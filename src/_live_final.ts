@@ -13,6 +13,7 @@
  * @module
  */
 import { ReasoningSplitter } from "./_reasoning.ts";
+import { isHighSurrogate } from "./_text.ts";
 
 /** What the character after a backslash decodes to (all JSON escapes except `\u`). */
 const SIMPLE_ESCAPES: Readonly<Record<string, string>> = {
@@ -28,10 +29,6 @@ const SIMPLE_ESCAPES: Readonly<Record<string, string>> = {
 
 function isHexDigit(c: string): boolean {
   return (c >= "0" && c <= "9") || (c >= "a" && c <= "f") || (c >= "A" && c <= "F");
-}
-
-function isHighSurrogate(code: number): boolean {
-  return code >= 0xd800 && code <= 0xdbff;
 }
 
 function isJsonWhitespace(c: string): boolean {

@@ -4,15 +4,10 @@
 // agent), not against an attacker: anyone can recompute it.
 import type { AgentRunState } from "./agent_types.ts";
 import { ResumeError } from "./resume_error.ts";
+import { isPlainObject } from "./_text.ts";
 
 /** The state format this version writes and reads. */
 export const STATE_VERSION = 1;
-
-function isPlainObject(value: unknown): value is Record<string, unknown> {
-  if (value === null || typeof value !== "object" || Array.isArray(value)) return false;
-  const proto = Object.getPrototypeOf(value);
-  return proto === Object.prototype || proto === null;
-}
 
 /**
  * JSON with the keys of every plain object sorted, so equal data gives equal text whatever

@@ -1,5 +1,6 @@
-// Small text helpers for messages: what an error says, how a value is described, and clipping
-// long text without splitting a surrogate pair. One copy each, for every module.
+// Small helpers for messages and values: what an error says, how a value is described, whether
+// it is a plain object, and clipping long text without splitting a surrogate pair. One copy
+// each, for every module.
 
 /** An error's message (or `String(value)` for a non-Error throw). */
 export function errorMessage(error: unknown): string {
@@ -32,16 +33,36 @@ export function describeValue(value: unknown): string {
   return `${typeof value} ${String(value)}`;
 }
 
+/** A plain object (`{}` or `Object.create(null)`): not an array, a class instance or null. */
+export function isPlainObject(value: unknown): value is Record<string, unknown> {
+  if (value === null || typeof value !== "object") return false;
+  const proto = Object.getPrototypeOf(value);
+  return proto === Object.prototype || proto === null;
+}
+
+/** Whether a UTF-16 code unit is the first half of a surrogate pair. */
+export function isHighSurrogate(code: number): boolean {
+  return code >= 0xd800 && code <= 0xdbff;
+}
+
+/** Whether a UTF-16 code unit is the second half of a surrogate pair. */
+export function isLowSurrogate(code: number): boolean {
+  return code >= 0xdc00 && code <= 0xdfff;
+}
+
 /**
  * The first `max` UTF-16 units of `text` (one fewer if that would split a surrogate pair), and
  * whether anything was cut.
  */
 export function clipText(text: string, max: number): { head: string; cut: boolean } {
   if (text.length <= max) return { head: text, cut: false };
-  let end = max;
-  const last = text.charCodeAt(end - 1);
-  if (last >= 0xd800 && last <= 0xdbff) end -= 1;
+  const end = isHighSurrogate(text.charCodeAt(max - 1)) ? max - 1 : max;
   return { head: text.slice(0, end), cut: true };
+}
+
+/** A short excerpt of model text, quoted as JSON, for the reasons a model is told. */
+export function quotedExcerpt(text: string, max = 60): string {
+  return JSON.stringify(clip(text, max));
 }
 
 /** `text` cut to `max` units with "…" appended when cut. */

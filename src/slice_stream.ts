@@ -9,7 +9,8 @@
  * @module
  */
 
-import { GraphemeSnapper, isHighSurrogate, plainPrefix } from "./_grapheme_fast.ts";
+import { GraphemeSnapper, plainPrefix } from "./_grapheme_fast.ts";
+import { isHighSurrogate } from "./_text.ts";
 
 /**
  * How the final answer is cut into chunks.

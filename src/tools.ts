@@ -11,7 +11,7 @@
 import * as z from "zod";
 import { untilAborted } from "./_abort.ts";
 import { checkJSONSchema, isJSONSchema, validateJSONSchema } from "./_json_schema.ts";
-import { clipText, describeValue, errorText } from "./_text.ts";
+import { clipText, describeValue, errorText, isPlainObject } from "./_text.ts";
 import { type JSONSchemaObject, toolParametersSchema } from "./tool_schema.ts";
 
 /**
@@ -668,12 +668,6 @@ export async function runTool(
     output: truncate(renderValue(value), maxResultChars),
     durationMs: elapsed(),
   };
-}
-
-function isPlainObject(value: unknown): value is Record<string, unknown> {
-  if (value === null || typeof value !== "object") return false;
-  const proto = Object.getPrototypeOf(value);
-  return proto === Object.prototype || proto === null;
 }
 
 /**

@@ -2,7 +2,7 @@
 // wrap around it, and explaining anything else in words a model can act on.
 import * as z from "zod";
 import { splitReasoning } from "../_reasoning.ts";
-import { clip, errorMessage } from "../_text.ts";
+import { errorMessage, quotedExcerpt as excerpt } from "../_text.ts";
 import {
   MAX_JSON_CHARS,
   MAX_JSON_DEPTH,
@@ -319,11 +319,6 @@ function jsonErrorMessage(text: string): string {
   } catch (error) {
     return errorMessage(error);
   }
-}
-
-/** A short quoted excerpt of model text, for reasons. */
-function excerpt(text: string, max = 60): string {
-  return JSON.stringify(clip(text, max));
 }
 
 /** The JSON kind of a parsed value, as a reason names it ("an array", "null", …). */

@@ -29,7 +29,7 @@
 // registered tool is `invalid` (the model mixed an answer and a call); prose that merely
 // mentions a marker is an answer. Nothing is recovered when no tools are registered.
 import type { RequestedCall, ToolDescription } from "./_reply_protocol.ts";
-import { clip, errorMessage } from "../_text.ts";
+import { errorMessage, isPlainObject, quotedExcerpt as excerpt } from "../_text.ts";
 import {
   argumentsTooLarge,
   MAX_JSON_CHARS,
@@ -430,10 +430,6 @@ function parseJson(json: string): unknown {
   return JSON.parse(json, (key, item) => key === "__proto__" ? undefined : item);
 }
 
-function isPlainObject(value: unknown): value is Record<string, unknown> {
-  return value !== null && typeof value === "object" && !Array.isArray(value);
-}
-
 /** Exactly a call's shape: a string `name` and `arguments` or `parameters`, little else. */
 function isCallShape(value: unknown): boolean {
   if (!isPlainObject(value) || typeof value.name !== "string") return false;
@@ -474,9 +470,7 @@ function callFromObject(
 }
 
 function unknownTool(name: string, known: ReadonlyMap<string, ToolDescription>): string {
-  return `there is no tool named ${JSON.stringify(clip(name, 60))} (the tools are: ${
-    [...known.keys()].join(", ")
-  })`;
+  return `there is no tool named ${excerpt(name)} (the tools are: ${[...known.keys()].join(", ")})`;
 }
 
 function propertySchema(tool: ToolDescription, key: string): unknown {
@@ -521,8 +515,4 @@ function typedValue(raw: string, schema: unknown): unknown {
     }
   }
   return raw;
-}
-
-function excerpt(text: string): string {
-  return JSON.stringify(clip(text, 60));
 }
