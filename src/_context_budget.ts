@@ -39,6 +39,7 @@ export class ContextBudget {
   #window: number | undefined;
   #reserveOverride: number | undefined;
   #estimator = new TokenEstimator();
+  #toolBytes = new WeakMap<object, number>();
   #answered = false;
   #asked = false;
   /** This run's compactable units (tool steps, corrections), oldest first. */
@@ -95,9 +96,11 @@ export class ContextBudget {
     emit: (event: AgentEvent) => void,
     harder = false,
   ): Fitted {
+    // Budget off: nothing to measure (an overflow the server reports stays typed).
+    if (!this.#settings.budget) return { messages: [system, ...history], bytes: 0 };
     const window = this.#window;
-    const fixedBytes = this.#estimator.bytes([system], extrasBytes(extras));
-    if (this.#settings.budget && window !== undefined) {
+    const fixedBytes = this.#estimator.bytes([system], this.#extrasBytes(extras));
+    if (window !== undefined) {
       const limit = window - this.reserve(window);
       const done = compact(
         history,
@@ -130,6 +133,22 @@ export class ContextBudget {
       messages: [system, ...history],
       bytes: this.#estimator.bytes(history, fixedBytes),
     };
+  }
+
+  /**
+   * What the request extras add to the prompt, in bytes: native `tools` (a chat template
+   * writes them into the prompt). `response_format` adds nothing: the server turns it into a
+   * grammar. A protocol hands out the same tools array on every call: measured once.
+   */
+  #extrasBytes(extras: Partial<ChatParams>): number {
+    const tools = extras.tools;
+    if (!tools) return 0;
+    let size = this.#toolBytes.get(tools);
+    if (size === undefined) {
+      size = utf8Length(JSON.stringify(tools));
+      this.#toolBytes.set(tools, size);
+    }
+    return size;
   }
 
   /** Tokens kept free for the reply: `max_tokens`, else a quarter of the window (≤ 1024). */
@@ -174,12 +193,4 @@ export class ContextBudget {
       { promptTokens: tokens, contextLength: window },
     );
   }
-}
-
-/**
- * What the request extras add to the prompt, in bytes: native `tools` (a chat template writes
- * them into the prompt). `response_format` adds nothing: the server turns it into a grammar.
- */
-function extrasBytes(extras: Partial<ChatParams>): number {
-  return extras.tools ? utf8Length(JSON.stringify(extras.tools)) : 0;
 }

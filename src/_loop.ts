@@ -164,13 +164,12 @@ export async function* agentLoop(
   const state: RunState = { history, transcript, usage, budget, repeat: saved?.repeat ?? null };
   const outcome = yield* converse(cfg, run, state);
   const { content, step, stopReason, live, reasoning } = outcome;
-  if (outcome.interrupted) {
-    // Nothing to say yet: no chunk at all (README "The streaming contract").
+  // The result, as a run ends: answered or interrupted, the rest is the same.
+  const finish = (
+    ending: Pick<AgentResult<unknown>, "text" | "output" | "interruptions" | "state">,
+  ): AgentResult<unknown> => {
     const result: AgentResult<unknown> = {
-      text: "",
-      output: undefined,
-      interruptions: outcome.interrupted.interruptions,
-      state: outcome.interrupted.state,
+      ...ending,
       steps: outcome.steps,
       stopReason,
       usage: usage.total,
@@ -180,6 +179,11 @@ export async function* agentLoop(
     };
     run.emit({ type: "finish", result });
     return result;
+  };
+  if (outcome.interrupted) {
+    // Nothing to say yet: no chunk at all (README "The streaming contract").
+    const { interruptions, state } = outcome.interrupted;
+    return finish({ text: "", output: undefined, interruptions, state });
   }
   // The final answer's chunks are yielded here, not by a helper generator: each level of
   // `yield*` costs every chunk a resumption (measurable at 100k chunks).
@@ -196,21 +200,8 @@ export async function* agentLoop(
     run.emit({ type: "chunk", chunk });
     yield chunk;
   }
-  const result: AgentResult<unknown> = {
-    text: content,
-    output: outcome.output,
-    interruptions: [],
-    state: undefined,
-    steps: outcome.steps,
-    stopReason,
-    usage: usage.total,
-    reasoning,
-    messages: history,
-    transcript,
-  };
   transcript.push({ type: "assistant", step, text: content });
-  run.emit({ type: "finish", result });
-  return result;
+  return finish({ text: content, output: outcome.output, interruptions: [], state: undefined });
 }
 
 /**
