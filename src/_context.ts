@@ -106,9 +106,8 @@ export class TokenEstimator {
     return total;
   }
 
-  /** Tokens for a prompt of `bytes` (at `bytesPerToken`, without overhead, if given). */
-  tokens(bytes: number, bytesPerToken?: number): number {
-    if (bytesPerToken !== undefined) return Math.ceil(bytes / bytesPerToken);
+  /** Tokens for a prompt of `bytes`. */
+  tokens(bytes: number): number {
     return Math.ceil(this.#overhead + bytes / this.#rate);
   }
 

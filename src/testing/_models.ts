@@ -9,7 +9,7 @@
 import type { FakeModel } from "./fake_lmstudio.ts";
 
 /** Largest window a model takes when nothing says otherwise (no test reaches it by accident). */
-export const DEFAULT_MAX_CONTEXT_LENGTH = 1_048_576;
+const DEFAULT_MAX_CONTEXT_LENGTH = 1_048_576;
 
 /** One loaded instance of a model. */
 export interface Instance {

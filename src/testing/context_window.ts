@@ -54,7 +54,7 @@ export function countPromptTokens(
 export type OverflowStyle = "lmstudio" | "lmstudio-stream" | "llamacpp";
 
 /** The message LM Studio sends when the prompt (`promptTokens`) overflows the window. */
-export function lmStudioOverflowMessage(promptTokens: number, contextLength: number): string {
+function lmStudioOverflowMessage(promptTokens: number, contextLength: number): string {
   return `Trying to keep the first ${promptTokens} tokens when context the overflows. ` +
     `However, the model is loaded with context length of only ${contextLength} tokens, ` +
     "which is not enough. Try to load the model with a larger context length, or provide a " +
