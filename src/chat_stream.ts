@@ -81,13 +81,13 @@ export interface ChatStreamState {
   model: string | undefined;
   /** Native tool-call fragments merged by index. */
   toolCalls: ToolCallAccumulator;
+  /** Set when the stream read through `[DONE]`. */
+  finished: boolean;
+  /** What the stream failed with, if it did. */
+  failure?: { error: unknown };
 }
 
-/**
- * Creates an empty {@link ChatStreamState}.
- * @deprecated Internal: {@link decodeChatStream} and {@link ChatStream} make their own state.
- */
-export function createChatStreamState(): ChatStreamState {
+function createChatStreamState(): ChatStreamState {
   return {
     textParts: [],
     reasoningParts: [],
@@ -95,14 +95,11 @@ export function createChatStreamState(): ChatStreamState {
     usage: undefined,
     model: undefined,
     toolCalls: new ToolCallAccumulator(),
+    finished: false,
   };
 }
 
-/**
- * Turns a finished {@link ChatStreamState} into a {@link ChatResult}.
- * @deprecated Internal: use {@link ChatStream.finalResult}.
- */
-export function chatStreamResult(state: ChatStreamState): ChatResult {
+function chatStreamResult(state: ChatStreamState): ChatResult {
   const result: ChatResult = {
     text: state.textParts.join(""),
     reasoning: state.reasoningParts.join(""),
@@ -164,12 +161,19 @@ export function decodeChatStream(
 
 /**
  * The read loop behind {@link decodeChatStream} and `client.stream()`: yields deltas and
- * fills `state`. Internal (not exported from `mod.ts`).
+ * fills `state` (its `finished` or `failure` too, so that {@link ChatStream} can hand this
+ * generator out as its iterator, with no wrapper resumed per delta). Internal (not exported
+ * from `mod.ts`).
+ *
+ * @param source The body, or a function that makes the request and resolves to it (called
+ *   when iteration starts; what it throws is the stream's error).
+ * @param options Also `onEnd`, called once when the generator ends, with whether it read
+ *   through `[DONE]`.
  */
 export async function* decodeDeltas(
-  body: ReadableStream<Uint8Array>,
+  source: ReadableStream<Uint8Array> | (() => Promise<ReadableStream<Uint8Array>>),
   state: ChatStreamState,
-  options: DecodeChatStreamOptions = {},
+  options: DecodeChatStreamOptions & { onEnd?: (completed: boolean) => void } = {},
 ): AsyncGenerator<ChatDelta, void, undefined> {
   const { signal, method, url } = options;
   const label = options.label ?? (method && url ? `${method} ${url}` : "stream");
@@ -177,7 +181,8 @@ export async function* decodeDeltas(
   const maxBytes = options.maxResponseBytes ?? Infinity;
   const maxChars = options.maxResponseChars ?? Infinity;
 
-  const reader = body.getReader();
+  // Set once the body is there (after the request, when `source` makes one).
+  let reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
   // ignoreBOM: Deno's streaming decoder drops a U+FEFF from the middle of the text when its
   // bytes arrive split across reads; the parser strips the one leading BOM SSE allows.
   const decoder = new TextDecoder("utf-8", { ignoreBOM: true });
@@ -393,7 +398,7 @@ export async function* decodeDeltas(
         `${label}: no data for ${idleTimeoutMs} ms (idleTimeoutMs); the stream stalled`,
         { phase: "idle", timeoutMs: idleTimeoutMs, partialText: partial() },
       );
-      reader.cancel(idleFailure).catch(() => {});
+      reader?.cancel(idleFailure).catch(() => {});
     }, ms);
   };
 
@@ -403,13 +408,16 @@ export async function* decodeDeltas(
   let aborted = false;
   const onAbort = () => {
     aborted = true;
-    reader.cancel(signal!.reason).catch(() => {});
+    reader?.cancel(signal!.reason).catch(() => {});
   };
-  signal?.addEventListener("abort", onAbort, { once: true });
 
   let finished = false;
   try {
     signal?.throwIfAborted();
+    // While a request is made, its fetch has the signal.
+    reader = (typeof source === "function" ? await source() : source).getReader();
+    signal?.addEventListener("abort", onAbort, { once: true });
+    if (signal?.aborted) throw signal.reason;
     while (true) {
       let result: Awaited<ReturnType<ReadableStreamDefaultReader<Uint8Array>["read"]>>;
       reading = true;
@@ -496,12 +504,17 @@ export async function* decodeDeltas(
       );
     }
     finished = true;
+    state.finished = true;
+  } catch (error) {
+    state.failure = { error };
+    throw error;
   } finally {
     if (idleTimer !== undefined) clearTimeout(idleTimer);
     signal?.removeEventListener("abort", onAbort);
     // Early exit (break, error, [DONE] with the body still open): release the connection.
-    if (!finished || done) reader.cancel().catch(() => {});
-    reader.releaseLock?.();
+    if (reader && (!finished || done)) reader.cancel().catch(() => {});
+    reader?.releaseLock?.();
+    options.onEnd?.(finished);
   }
 }
 
@@ -525,47 +538,30 @@ export class ChatStream implements AsyncIterable<ChatDelta> {
   // Aborted when a ReadableStream view is cancelled: settles a read that waits on the server.
   #cancel = new AbortController();
   #iterator: AsyncGenerator<ChatDelta, void, undefined> | undefined;
-  // Set when the source finished normally; the result is built (texts joined) only when
-  // finalResult() asks for it, so plain iteration never pays for the join.
-  #finished = false;
+  // Built (texts joined) only when finalResult() asks for it, so plain iteration never pays
+  // for the join.
   #result: ChatResult | undefined;
-  #error: { error: unknown } | undefined;
 
   /**
    * Creates a stream over a delta source.
    *
-   * @param source Starts the request and yields deltas, filling `state`; it must stop (and
-   *   release the request) when `signal` aborts.
-   * @param state Filled while iterating.
+   * @param source Starts the request and yields deltas, filling `state` (its `finished` and
+   *   `failure` too); it must stop (and release the request) when `signal` aborts.
    */
   constructor(
     source: (
       state: ChatStreamState,
       signal: AbortSignal,
     ) => AsyncGenerator<ChatDelta, void, undefined>,
-    state: ChatStreamState = createChatStreamState(),
   ) {
-    this.#state = state;
+    const state = this.#state = createChatStreamState();
     this.#source = () => source(state, this.#cancel.signal);
   }
 
   /** Iterates the deltas. A second iteration throws: a stream is read once. */
   [Symbol.asyncIterator](): AsyncGenerator<ChatDelta, void, undefined> {
     if (this.#iterator) throw new TypeError("ChatStream can only be iterated once");
-    this.#iterator = this.#iterate(this.#source());
-    return this.#iterator;
-  }
-
-  async *#iterate(
-    inner: AsyncGenerator<ChatDelta, void, undefined>,
-  ): AsyncGenerator<ChatDelta, void, undefined> {
-    try {
-      yield* inner;
-    } catch (error) {
-      this.#error = { error };
-      throw error;
-    }
-    this.#finished = true;
+    return this.#iterator = this.#source();
   }
 
   /**
@@ -573,11 +569,12 @@ export class ChatStream implements AsyncIterable<ChatDelta> {
    * error if it failed.
    */
   async finalResult(): Promise<ChatResult> {
-    if (!this.#finished) {
+    const state = this.#state;
+    if (!state.finished) {
       const it = this.#iterator ?? this[Symbol.asyncIterator]();
       while (!(await it.next()).done) { /* drain */ }
-      if (this.#error) throw this.#error.error;
-      if (!this.#finished) throw new TypeError("ChatStream was cancelled before it finished");
+      if (state.failure) throw state.failure.error;
+      if (!state.finished) throw new TypeError("ChatStream was cancelled before it finished");
     }
     return this.#result ??= chatStreamResult(this.#state);
   }

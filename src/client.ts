@@ -5,7 +5,7 @@
  *
  * @module
  */
-import type { CallOptions, ChatDelta, ChatModel, ChatRequest, ChatResult } from "./chat.ts";
+import type { CallOptions, ChatModel, ChatRequest, ChatResult } from "./chat.ts";
 import { ChatStream, type ChatStreamState, decodeDeltas } from "./chat_stream.ts";
 import { InvalidResponseError, ModelNotLoadedError, ResponseTooLargeError } from "./errors.ts";
 import { checkLimit, Http, publicURL, readText } from "./_http.ts";
@@ -337,67 +337,70 @@ export class LMStudioClient implements ChatModel {
    * ```
    */
   stream(request: ChatRequest, options: CallOptions = {}): ChatStream {
-    // #streamDeltas is a generator: nothing is sent until iteration starts.
-    return new ChatStream((state: ChatStreamState, cancelled: AbortSignal) =>
-      this.#streamDeltas(request, options, state, cancelled)
-    );
+    // One generator per stream (decodeDeltas), which makes the request when iteration starts:
+    // nothing is sent before that, and no wrapping generator is resumed per delta.
+    return new ChatStream((state: ChatStreamState, cancelled: AbortSignal) => {
+      const url = `${this.baseURL}/chat/completions`;
+      const label = this.#http.label("POST", url);
+      // Our own controller, so that breaking out of the loop also aborts the fetch.
+      const own = new AbortController();
+      const signal = anySignal(request.signal, own.signal, cancelled);
+      return decodeDeltas(
+        () => this.#openStream(request, options, url, label, signal),
+        state,
+        {
+          signal,
+          label,
+          method: "POST",
+          url: publicURL(url),
+          idleTimeoutMs: this.#idleTimeoutMs,
+          maxResponseBytes: this.#maxResponseBytes,
+          maxResponseChars: this.#maxResponseChars,
+          // Also after success: that releases the fallback anySignal()'s listeners on the
+          // caller's signal. Not with the default reason then: its DOMException's captured stack
+          // would keep this stream (and all its text) reachable for as long as the aborted
+          // signal lives.
+          onEnd: (completed) => own.abort(completed ? "completed" : undefined),
+        },
+      );
+    });
   }
 
-  async *#streamDeltas(
+  /** Sends a streaming request; resolves to the SSE body once the server has answered with one. */
+  async #openStream(
     request: ChatRequest,
     options: CallOptions,
-    state: ChatStreamState,
-    cancelled: AbortSignal,
-  ): AsyncGenerator<ChatDelta, void, undefined> {
+    url: string,
+    label: string,
+    signal: AbortSignal,
+  ): Promise<ReadableStream<Uint8Array>> {
     const body = await this.#body(request, true);
-    const url = `${this.baseURL}/chat/completions`;
-    const label = this.#http.label("POST", url);
-    // Our own controller, so that breaking out of the loop also aborts the fetch.
-    const own = new AbortController();
-    const signal = anySignal(request.signal, own.signal, cancelled);
     const { response, clear } = await this.#http.send("POST", url, body, signal, options.onRetry);
     clear();
-    let completed = false;
-    try {
-      const type = response.headers.get("content-type") ?? "";
-      if (type && !/text\/event-stream/i.test(type)) {
-        const text = await readText(response, 65_536, label, "truncate").catch(() => "");
-        let json: unknown;
-        try {
-          json = JSON.parse(text);
-        } catch { /* not JSON: said below */ }
-        // A 200 whose body is an error (e.g. an overflow answered as plain JSON).
-        if (isErrorBody(json)) {
-          throw serverError(json, {
-            prefix: `${label}: server returned an error: `,
-            method: "POST",
-            url: publicURL(url),
-            status: response.status,
-          });
-        }
-        throw new InvalidResponseError(
-          `${label}: expected an SSE stream (text/event-stream) but got ${JSON.stringify(type)}: ${
-            JSON.stringify(excerpt(text))
-          }`,
-        );
+    const type = response.headers.get("content-type") ?? "";
+    if (type && !/text\/event-stream/i.test(type)) {
+      const text = await readText(response, 65_536, label, "truncate").catch(() => "");
+      let json: unknown;
+      try {
+        json = JSON.parse(text);
+      } catch { /* not JSON: said below */ }
+      // A 200 whose body is an error (e.g. an overflow answered as plain JSON).
+      if (isErrorBody(json)) {
+        throw serverError(json, {
+          prefix: `${label}: server returned an error: `,
+          method: "POST",
+          url: publicURL(url),
+          status: response.status,
+        });
       }
-      if (!response.body) throw new InvalidResponseError(`${label}: response has no body`);
-      yield* decodeDeltas(response.body, state, {
-        signal,
-        label,
-        method: "POST",
-        url: publicURL(url),
-        idleTimeoutMs: this.#idleTimeoutMs,
-        maxResponseBytes: this.#maxResponseBytes,
-        maxResponseChars: this.#maxResponseChars,
-      });
-      completed = true;
-    } finally {
-      // Also after success: that releases the fallback anySignal()'s listeners on the caller's
-      // signal. Not with the default reason then: its DOMException's captured stack would keep
-      // this stream (and all its text) reachable for as long as the aborted signal lives.
-      own.abort(completed ? "completed" : undefined);
+      throw new InvalidResponseError(
+        `${label}: expected an SSE stream (text/event-stream) but got ${JSON.stringify(type)}: ${
+          JSON.stringify(excerpt(text))
+        }`,
+      );
     }
+    if (!response.body) throw new InvalidResponseError(`${label}: response has no body`);
+    return response.body;
   }
 
   /**

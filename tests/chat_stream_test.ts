@@ -689,6 +689,15 @@ describe("ChatStream", () => {
     assert.equal(await rejection(stream.finalResult()), error);
   });
 
+  test("finalResult() after the request itself failed rejects with the same error", async () => {
+    const { client } = setup([{ status: 400, body: { error: { message: "bad request" } } }]);
+    const stream = client.stream({ messages: USER });
+    const { deltas, error } = await collect(stream);
+    assert.equal(deltas.length, 0);
+    assertInstance(error, APIError);
+    assert.equal(await rejection(stream.finalResult()), error);
+  });
+
   test("finalResult() after `break` rejects with TypeError (the stream was cancelled)", async () => {
     const { client } = setup([{ content: "a b c d" }]);
     const stream = client.stream({ messages: USER });
