@@ -104,6 +104,16 @@ interface Reply extends ChatResult {
 
 const ZERO_USAGE: Usage = { promptTokens: 0, completionTokens: 0, totalTokens: 0 };
 
+/**
+ * The id of a call the server gave none (envelope replies, tool calls written as text):
+ * `s<step>c<index>`, 9 alphanumerics (`s00001c00` is step 1's first call), because the chat
+ * templates of Mistral models raise "Tool call IDs should be alphanumeric strings with length
+ * 9!" for any other id in the history. Past step 99999 or call 99 of a step it grows longer.
+ */
+function callIdFor(step: number, index: number): string {
+  return `s${String(step).padStart(5, "0")}c${String(index).padStart(2, "0")}`;
+}
+
 /** What one run accumulates: the history, the summed usage, the context budget. */
 interface RunState {
   history: ChatMessage[];
@@ -311,7 +321,7 @@ async function* converse(
       if (delivered) throw liveFailure(reply, "the reply turned out to be a tool call");
       const calls = decision.calls.map((call, i) => ({
         call,
-        callId: call.id || `step${step}_${i}`,
+        callId: call.id || callIdFor(step, i),
       }));
       const plan = planRepeats(cfg, state.repeat, calls);
       const gated = await Promise.all(

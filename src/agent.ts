@@ -276,8 +276,8 @@ export type ResumeOptions = Omit<RunOptions, "messages">;
  * ```ts
  * import type { ResumeDecisions } from "@ai-agent/orchestrator";
  * const decisions: ResumeDecisions = {
- *   approve: ["step1_0"],
- *   reject: [{ callId: "step1_1", reason: "Do not email the CEO." }],
+ *   approve: ["s00001c00"],
+ *   reject: [{ callId: "s00001c01", reason: "Do not email the CEO." }],
  * };
  * ```
  */

@@ -31,7 +31,10 @@ export interface ToolContext {
   signal: AbortSignal;
   /** The agent step (1-based) that made this call. */
   step: number;
-  /** Identifies this call in the agent's events. */
+  /**
+   * Identifies this call in the agent's events: the server's tool-call id, or, when it gave
+   * none, `s<step>c<index>` (9 alphanumerics, as Mistral's chat templates demand).
+   */
   callId: string;
 }
 

@@ -189,14 +189,14 @@ describe("3. result.transcript: what a chat UI shows", () => {
       type: "tool_call",
       step: 1,
       tool: "add",
-      callId: "step1_0",
+      callId: "s00001c00",
       arguments: { a: 2, b: 3 },
     });
     assert.deepEqual(t[2], {
       type: "tool_result",
       step: 1,
       tool: "add",
-      callId: "step1_0",
+      callId: "s00001c00",
       output: "5",
     });
     assert.equal(t[4]!.type === "tool_error" && t[4]!.kind, "invalid_arguments");

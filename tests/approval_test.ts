@@ -59,12 +59,12 @@ describe("tool approval", () => {
     assert.equal(paused.text, "");
     assert.deepEqual(executed, []);
     assert.deepEqual(paused.interruptions, [
-      { callId: "step1_0", tool: "send_mail", arguments: { to: "ada", body: "hi" } },
+      { callId: "s00001c00", tool: "send_mail", arguments: { to: "ada", body: "hi" } },
     ]);
     assert.equal(paused.state?.version, 1);
     assert.equal(model.calls.length, 1);
 
-    const done = await agent.resume(paused.state!, { approve: ["step1_0"] });
+    const done = await agent.resume(paused.state!, { approve: ["s00001c00"] });
     assert.deepEqual(executed, ["send_mail(ada)"]);
     assert.equal(done.stopReason, "final");
     assert.equal(done.text, "Sent.");
@@ -84,7 +84,7 @@ describe("tool approval", () => {
     const paused = await agent.run("Mail the CEO");
     const events: string[] = [];
     const done = await agent.resume(paused.state!, {
-      reject: [{ callId: "step1_0", reason: "Never email the CEO." }],
+      reject: [{ callId: "s00001c00", reason: "Never email the CEO." }],
     }, { onEvent: (e) => e.type === "tool_error" && events.push(`${e.kind}: ${e.error}`) });
     assert.deepEqual(executed, []);
     assert.equal(done.text, "OK, I did not send it.");
@@ -128,8 +128,8 @@ describe("tool approval", () => {
     const paused = await agent.run("Clean up");
     assert.deepEqual(executed, ["remove(/tmp/x)"]);
     assert.equal(paused.stopReason, "interrupted");
-    assert.equal(paused.interruptions[0]?.callId, "step2_0");
-    const done = await agent.resume(paused.state!, { reject: [{ callId: "step2_0" }] });
+    assert.equal(paused.interruptions[0]?.callId, "s00002c00");
+    const done = await agent.resume(paused.state!, { reject: [{ callId: "s00002c00" }] });
     assert.deepEqual(executed, ["remove(/tmp/x)"]);
     assert.equal(done.steps, 3);
   });
@@ -144,7 +144,7 @@ describe("tool approval", () => {
     const resumed = new Agent({
       client: createScriptedModel([envelope.final("Sent it.")]),
       tools: [send],
-    }).resumeStream((await stream.result).state!, { approve: ["step1_0"] });
+    }).resumeStream((await stream.result).state!, { approve: ["s00001c00"] });
     const after = await collect(resumed);
     assert.equal(after.map((c) => c.text).join(""), "Sent it.");
     assert.deepEqual(after.filter((c) => c.isFinal).length, 1);
@@ -157,10 +157,10 @@ describe("tool approval", () => {
       tools: [send],
     });
     const { state } = await agent.run("Mail");
-    await assert.rejects(agent.resume(state!), /needs a decision.*step1_0/);
+    await assert.rejects(agent.resume(state!), /needs a decision.*s00001c00/);
     await assert.rejects(agent.resume(state!, { approve: ["nope"] }), TypeError);
     await assert.rejects(
-      agent.resume(state!, { approve: ["step1_0"], reject: [{ callId: "step1_0" }] }),
+      agent.resume(state!, { approve: ["s00001c00"], reject: [{ callId: "s00001c00" }] }),
       /decided twice/,
     );
   });

@@ -34,10 +34,10 @@ describe("resumable state", () => {
     const state = await paused();
     assert.deepEqual(JSON.parse(JSON.stringify(state)), state);
     const a = makeAgent();
-    const direct = await a.agent.resume(state, { approve: ["step2_0"] });
+    const direct = await a.agent.resume(state, { approve: ["s00002c00"] });
     const b = makeAgent();
     const copied = await b.agent.resume(JSON.parse(JSON.stringify(state)), {
-      approve: ["step2_0"],
+      approve: ["s00002c00"],
     });
     assert.equal(copied.text, direct.text);
     assert.deepEqual(copied.messages, direct.messages);
@@ -68,7 +68,7 @@ describe("resumable state", () => {
     assert.equal(r.status, 0, `${other.name} failed: ${r.stderr}`);
     const out = JSON.parse(r.stdout.trim().split("\n").at(-1)!);
     assert.equal(out.runtime, other.name);
-    const local = await makeAgent().agent.resume(state, { approve: ["step2_0"] });
+    const local = await makeAgent().agent.resume(state, { approve: ["s00002c00"] });
     assert.equal(out.text, local.text);
     assert.equal(out.steps, local.steps);
     assert.deepEqual(out.messages, local.messages);
@@ -79,7 +79,7 @@ describe("resumable state", () => {
     const state = await paused();
     const { agent } = makeAgent();
     const reason = async (s: unknown) => {
-      const err = await agent.resume(s as AgentRunState, { approve: ["step2_0"] }).then(
+      const err = await agent.resume(s as AgentRunState, { approve: ["s00002c00"] }).then(
         () => assert.fail("resumed"),
         (e) => e,
       );
@@ -97,7 +97,7 @@ describe("resumable state", () => {
     const { add } = makeTools();
     const otherTools = new Agent({ client: createScriptedModel([]), tools: [add] });
     await assert.rejects(
-      otherTools.resume(state, { approve: ["step2_0"] }),
+      otherTools.resume(state, { approve: ["s00002c00"] }),
       (e) => e instanceof ResumeError && e.reason === "tools",
     );
     // Same names, another schema: still other tools.
@@ -122,7 +122,7 @@ describe("resumable state", () => {
     const { state } = await new Agent({ client: model, tools: [gated] }).run("add");
     const native = new Agent({ client: model, tools: [gated], protocol: "native" });
     await assert.rejects(
-      native.resume(state!, { approve: ["step1_0"] }),
+      native.resume(state!, { approve: ["s00001c00"] }),
       (e) => e instanceof ResumeError && e.reason === "settings",
     );
   });
