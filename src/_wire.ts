@@ -3,11 +3,10 @@
 // shapes servers answer with (one classifier: overflow, no model, other), and the model lists
 // of LM Studio's native REST API, llama.cpp and the OpenAI `/models`.
 //
-// Chat bodies are read with small hand-written readers rather than zod: the chunk reader runs
-// once per token and a schema parse per chunk costs more than the rest of the decode. They are
-// lenient the same way the schemas are: every field optional or nullable, wrong types ignored.
-// The model lists (read once in a while) are zod schemas, also lenient.
-import * as z from "zod";
+// Everything is read with small hand-written readers rather than a schema library: the chunk
+// reader runs once per token and a schema parse per chunk costs more than the rest of the
+// decode, and the client alone then bundles without zod. They are lenient: every optional field
+// may be absent or null, and wrong types are ignored.
 import type { ChatResult, ToolCallDelta, Usage } from "./chat.ts";
 import {
   APIError,
@@ -381,63 +380,33 @@ function endpointHint(url: string | undefined): string {
 }
 
 // ---- Model lists ---------------------------------------------------------------------------
-// `/* @__PURE__ */` (with `"sideEffects": false` in package.json) lets a bundler drop these,
-// and with them most of zod, from a bundle that never uses the client.
+// Read with the same kind of readers as the chat bodies, so that the client needs no schema
+// library: a body is a model list when its required fields have their types (`data` / `models`
+// an array of objects, each with a string id); optional fields are read when they have the
+// right type and ignored otherwise.
 
-/** The OpenAI-compatible `GET /v1/models` body (llama.cpp adds `meta.n_ctx`). */
-const WireModels = /* @__PURE__ */ z.object({
-  data: z.array(z.object({
-    id: z.string(),
-    meta: z.object({
-      n_ctx: z.number().nullish(),
-      n_ctx_train: z.number().nullish(),
-    }).nullish(),
-  })),
-});
+/** `value` when it is a non-empty string. */
+function str(value: unknown): string | undefined {
+  return typeof value === "string" && value !== "" ? value : undefined;
+}
 
-/** LM Studio 0.4+ `GET /api/v1/models`. */
-const WireLMStudioV1Models = /* @__PURE__ */ z.object({
-  models: z.array(z.object({
-    key: z.string(),
-    type: z.string().nullish(),
-    max_context_length: z.number().nullish(),
-    capabilities: z.object({
-      vision: z.boolean().nullish(),
-      trained_for_tool_use: z.boolean().nullish(),
-    }).nullish(),
-    loaded_instances: z.array(z.object({
-      id: z.string().nullish(),
-      config: z.object({ context_length: z.number().nullish() }).nullish(),
-    })).nullish(),
-  })),
-});
+/** `value` when it is a number. */
+function num(value: unknown): number | undefined {
+  return typeof value === "number" ? value : undefined;
+}
 
-/** LM Studio 0.3.6+ `GET /api/v0/models`. */
-const WireLMStudioV0Models = /* @__PURE__ */ z.object({
-  data: z.array(z.object({
-    id: z.string(),
-    type: z.string().nullish(),
-    state: z.string().nullish(),
-    max_context_length: z.number().nullish(),
-    loaded_context_length: z.number().nullish(),
-    capabilities: z.array(z.string()).nullish(),
-  })),
-});
+/** `value` when it is a JSON object, else an empty one (absent optional objects read as empty). */
+function obj(value: unknown): Json {
+  return isObject(value) ? value : {};
+}
 
-/** llama.cpp `GET /props`. */
-const WireLlamaProps = /* @__PURE__ */ z.object({
-  default_generation_settings: z.object({ n_ctx: z.number() }),
-});
-
-/** LM Studio `POST /api/v1/models/load` (`load_config` with `echo_load_config: true`). */
-const WireLoadResponse = /* @__PURE__ */ z.object({
-  type: z.string().nullish(),
-  instance_id: z.string().nullish(),
-  model_instance_id: z.string().nullish(),
-  load_time_seconds: z.number().nullish(),
-  load_config: z.object({ context_length: z.number().nullish() }).nullish(),
-  config: z.object({ context_length: z.number().nullish() }).nullish(),
-});
+/** `body[key]` when it is an array of objects each with a string `idKey`. */
+function entries(body: unknown, key: string, idKey: string): Json[] | undefined {
+  if (!isObject(body)) return undefined;
+  const list = body[key];
+  if (!Array.isArray(list)) return undefined;
+  return list.every((m) => isObject(m) && typeof m[idKey] === "string") ? list : undefined;
+}
 
 /** Sets `key` only when `value` is a number / boolean (an unknown stays absent, never `undefined`). */
 function put<T extends object>(target: T, key: keyof T & string, value: unknown): void {
@@ -448,8 +417,7 @@ function put<T extends object>(target: T, key: keyof T & string, value: unknown)
 
 /** The model ids of a `/models` body, or `undefined` when it has no `data` array of models. */
 export function modelIds(body: unknown): string[] | undefined {
-  const parsed = WireModels.safeParse(body);
-  return parsed.success ? parsed.data.data.map((m) => m.id) : undefined;
+  return entries(body, "data", "id")?.map((m) => m.id as string);
 }
 
 /**
@@ -457,15 +425,16 @@ export function modelIds(body: unknown): string[] | undefined {
  * window one request gets), plain OpenAI ids otherwise. `undefined` when it is no model list.
  */
 export function openAIModels(body: unknown): ModelInfo[] | undefined {
-  const parsed = WireModels.safeParse(body);
-  if (!parsed.success) return undefined;
-  const llama = parsed.data.data.some((m) => typeof m.meta?.n_ctx === "number");
-  return parsed.data.data.map((m) => {
-    const info: ModelInfo = { id: m.id, source: llama ? "llama.cpp" : "openai" };
+  const list = entries(body, "data", "id");
+  if (!list) return undefined;
+  const llama = list.some((m) => num(obj(m.meta).n_ctx) !== undefined);
+  return list.map((m) => {
+    const info: ModelInfo = { id: m.id as string, source: llama ? "llama.cpp" : "openai" };
     if (llama) {
+      const meta = obj(m.meta);
       info.loaded = true;
-      put(info, "contextLength", m.meta?.n_ctx);
-      put(info, "maxContextLength", m.meta?.n_ctx_train);
+      put(info, "contextLength", meta.n_ctx);
+      put(info, "maxContextLength", meta.n_ctx_train);
     }
     return info;
   });
@@ -473,40 +442,44 @@ export function openAIModels(body: unknown): ModelInfo[] | undefined {
 
 /** llama.cpp's `/props` window (`default_generation_settings.n_ctx`), if the body has one. */
 export function propsContextLength(body: unknown): number | undefined {
-  const parsed = WireLlamaProps.safeParse(body);
-  return parsed.success ? parsed.data.default_generation_settings.n_ctx : undefined;
+  return num(obj(obj(body).default_generation_settings).n_ctx);
 }
 
 /** LM Studio's `GET /api/v1/models` as {@link ModelInfo}s; `undefined` when it is not one. */
 export function lmStudioV1Models(body: unknown): ModelInfo[] | undefined {
-  const parsed = WireLMStudioV1Models.safeParse(body);
-  if (!parsed.success) return undefined;
-  return parsed.data.models.map((m) => {
-    const instances = m.loaded_instances ?? [];
-    const info: ModelInfo = { id: m.key, loaded: instances.length > 0, source: "lmstudio-v1" };
+  return entries(body, "models", "key")?.map((m) => {
+    const instances = Array.isArray(m.loaded_instances) ? m.loaded_instances.map(obj) : [];
+    const info: ModelInfo = {
+      id: m.key as string,
+      loaded: instances.length > 0,
+      source: "lmstudio-v1",
+    };
     const first = instances[0];
-    if (first?.id) info.instanceId = first.id;
-    put(info, "contextLength", first?.config?.context_length);
+    const instanceId = str(first?.id);
+    if (instanceId) info.instanceId = instanceId;
+    put(info, "contextLength", obj(first?.config).context_length);
     put(info, "maxContextLength", m.max_context_length);
-    put(info, "toolUse", m.capabilities?.trained_for_tool_use);
-    put(info, "vision", m.capabilities?.vision);
-    if (m.type) info.type = m.type;
+    const capabilities = obj(m.capabilities);
+    put(info, "toolUse", capabilities.trained_for_tool_use);
+    put(info, "vision", capabilities.vision);
+    const type = str(m.type);
+    if (type) info.type = type;
     return info;
   });
 }
 
 /** LM Studio's `GET /api/v0/models` as {@link ModelInfo}s; `undefined` when it is not one. */
 export function lmStudioV0Models(body: unknown): ModelInfo[] | undefined {
-  const parsed = WireLMStudioV0Models.safeParse(body);
-  if (!parsed.success) return undefined;
-  return parsed.data.data.map((m) => {
-    const info: ModelInfo = { id: m.id, source: "lmstudio-v0" };
-    if (m.state) info.loaded = m.state === "loaded";
+  return entries(body, "data", "id")?.map((m) => {
+    const info: ModelInfo = { id: m.id as string, source: "lmstudio-v0" };
+    const state = str(m.state);
+    if (state) info.loaded = state === "loaded";
     put(info, "contextLength", m.loaded_context_length);
     put(info, "maxContextLength", m.max_context_length);
-    if (m.capabilities) info.toolUse = m.capabilities.includes("tool_use");
-    if (m.type === "vlm") info.vision = true;
-    if (m.type) info.type = m.type;
+    if (Array.isArray(m.capabilities)) info.toolUse = m.capabilities.includes("tool_use");
+    const type = str(m.type);
+    if (type === "vlm") info.vision = true;
+    if (type) info.type = type;
     return info;
   });
 }
@@ -519,10 +492,8 @@ export function loadedModel(
   model: string,
   body: unknown,
 ): (ModelInfo & { instanceId: string; loadTimeSeconds?: number }) | undefined {
-  const parsed = WireLoadResponse.safeParse(body);
-  if (!parsed.success) return undefined;
-  const r = parsed.data;
-  const instanceId = r.instance_id ?? r.model_instance_id;
+  const r = obj(body);
+  const instanceId = str(r.instance_id) ?? str(r.model_instance_id);
   if (!instanceId) return undefined;
   const source: ModelInfoSource = "lmstudio-v1";
   const info: ModelInfo & { instanceId: string; loadTimeSeconds?: number } = {
@@ -531,8 +502,13 @@ export function loadedModel(
     loaded: true,
     source,
   };
-  put(info, "contextLength", r.load_config?.context_length ?? r.config?.context_length);
+  put(
+    info,
+    "contextLength",
+    num(obj(r.load_config).context_length) ?? obj(r.config).context_length,
+  );
   put(info, "loadTimeSeconds", r.load_time_seconds);
-  if (r.type) info.type = r.type;
+  const type = str(r.type);
+  if (type) info.type = type;
   return info;
 }

@@ -6,6 +6,14 @@ import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { APIError, InvalidResponseError, LMStudioClient } from "../mod.ts";
 import { UnsupportedEndpointError } from "../src/errors.ts";
+import {
+  lmStudioV0Models,
+  lmStudioV1Models,
+  loadedModel,
+  modelIds,
+  openAIModels,
+  propsContextLength,
+} from "../src/_wire.ts";
 import { assertInstance, fixture } from "./_kit/client_kit.ts";
 import { rejection } from "./_kit/async_kit.ts";
 
@@ -264,5 +272,48 @@ describe("loadModel() and unloadModel()", () => {
     const { client, sent } = stub({});
     await rejection(client.generate({ messages: [{ role: "user", content: "hi" }], ttl: 300 }));
     assert.equal((sent[0]!.body as { ttl?: number }).ttl, 300);
+  });
+});
+
+describe("model list readers (src/_wire.ts)", () => {
+  test("a wrongly typed optional field is ignored; a list without string ids is no list", () => {
+    assert.deepEqual(
+      lmStudioV1Models({
+        models: [{
+          key: "a",
+          max_context_length: "4096",
+          capabilities: null,
+          loaded_instances: [{ id: "a:2", config: { context_length: 2048 } }],
+        }],
+      }),
+      [{ id: "a", loaded: true, instanceId: "a:2", contextLength: 2048, source: "lmstudio-v1" }],
+    );
+    assert.equal(lmStudioV1Models({ models: [{ id: "a" }] }), undefined, "v1 entries have a key");
+    assert.deepEqual(
+      lmStudioV0Models({ data: [{ id: "b", state: "not-loaded", capabilities: ["tool_use"] }] }),
+      [{ id: "b", loaded: false, toolUse: true, source: "lmstudio-v0" }],
+    );
+    assert.deepEqual(
+      openAIModels({ data: [{ id: "x", meta: { n_ctx: 512, n_ctx_train: "big" } }] }),
+      [{ id: "x", loaded: true, contextLength: 512, source: "llama.cpp" }],
+    );
+    assert.deepEqual(openAIModels({ data: [{ id: "y", meta: null }] }), [
+      { id: "y", source: "openai" },
+    ]);
+    assert.equal(openAIModels({ data: [{ id: 1 }] }), undefined);
+    assert.equal(modelIds({ object: "list" }), undefined);
+    assert.equal(propsContextLength({ default_generation_settings: { n_ctx: "512" } }), undefined);
+    assert.equal(propsContextLength({ default_generation_settings: { n_ctx: 512 } }), 512);
+    assert.equal(loadedModel("m", { instance_id: "" }), undefined, "no instance id, no load");
+    assert.deepEqual(
+      loadedModel("m", { instance_id: "m:1", load_config: { context_length: 8192 } }),
+      {
+        id: "m",
+        instanceId: "m:1",
+        loaded: true,
+        contextLength: 8192,
+        source: "lmstudio-v1",
+      },
+    );
   });
 });
