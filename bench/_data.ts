@@ -180,15 +180,17 @@ export function eventPieces(deltas: readonly string[]): Uint8Array[] {
 }
 
 /** How a body is cut into network reads. */
-export type Split = "1KiB" | "random";
+export type Split = "1KiB" | "32KiB" | "random";
 
-/** `"1KiB"`: 1024-byte pieces. `"random"`: seeded random 1–17-byte pieces (cuts everywhere). */
+/**
+ * `"1KiB"`: 1024-byte pieces. `"32KiB"`: 32768-byte pieces, the reads Node's fetch gets when a
+ * socket has coalesced a fast server's writes (20–31 KB on average over loopback, measured).
+ * `"random"`: seeded random 1–17-byte pieces (cuts everywhere).
+ */
 export function splitPieces(bytes: Uint8Array, split: Split): Uint8Array[] {
-  return split === "1KiB" ? splitBytes(bytes, 1024) : splitBytes(bytes, {
-    min: 1,
-    max: 17,
-    seed: 1234,
-  });
+  if (split === "1KiB") return splitBytes(bytes, 1024);
+  if (split === "32KiB") return splitBytes(bytes, 32768);
+  return splitBytes(bytes, { min: 1, max: 17, seed: 1234 });
 }
 
 /**

@@ -446,8 +446,8 @@ export async function* decodeDeltas(
         );
       }
       const chunk = result.value;
-      const lastBreak = Math.max(chunk.lastIndexOf(10), chunk.lastIndexOf(13));
-      if (lastBreak === -1) {
+      // No line break in the read (the LF test comes first: a CR search scans the whole read).
+      if (chunk.lastIndexOf(10) === -1 && chunk.indexOf(13) === -1) {
         hold(chunk);
         if (heldBytes + tail.length > lineLimit) {
           throw new ResponseTooLargeError(
@@ -461,7 +461,7 @@ export async function* decodeDeltas(
       // rest of its line (no copy of the bytes per read: with 1 KiB pieces every read ends
       // inside a line).
       const text = decoder.decode(heldBytes ? takeHeld(chunk) : chunk, { stream: true });
-      const cut = Math.max(text.lastIndexOf("\n"), text.lastIndexOf("\r"));
+      const cut = lastLineBreak(text);
       const head = text.slice(0, cut + 1);
       feed(tail === "" ? head : tail + head);
       tail = cut === text.length - 1 ? "" : text.slice(cut + 1);
@@ -516,6 +516,16 @@ export async function* decodeDeltas(
     reader?.releaseLock?.();
     options.onEnd?.(finished);
   }
+}
+
+/**
+ * Index of the last CR or LF in `text`, or -1. Looks for a CR only after the last LF: a read
+ * a socket coalesced is tens of KB, and backwards CR searches over all of it (bytes and text)
+ * were a sixth of the whole decode on Node.
+ */
+function lastLineBreak(text: string): number {
+  const lf = text.lastIndexOf("\n");
+  return text.indexOf("\r", lf + 1) === -1 ? lf : text.lastIndexOf("\r");
 }
 
 /**

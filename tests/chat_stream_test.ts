@@ -8,6 +8,7 @@ import {
   APIError,
   type ChatDelta,
   type ChatResult,
+  decodeChatStream,
   InvalidResponseError,
   LMStudioClient,
   type LMStudioClientOptions,
@@ -33,7 +34,13 @@ import {
   trackSrcTimers,
   USER,
 } from "./_kit/client_kit.ts";
-import { collectDeltas as collect, eventually, rejection, sleep } from "./_kit/async_kit.ts";
+import {
+  collectDeltas as collect,
+  eventually,
+  rejection,
+  sleep,
+  within,
+} from "./_kit/async_kit.ts";
 import { serve } from "./_kit/serve.ts";
 
 const encoder = new TextEncoder();
@@ -250,6 +257,26 @@ describe("fixtures replayed through client.stream()", () => {
 });
 
 describe("stream decoding", () => {
+  for (const nl of ["\n", "\r\n", "\r"]) {
+    test(`an event is delivered from the read that completes it (${JSON.stringify(nl)} line ends)`, async () => {
+      const [first, second] = chatCompletionEvents({ deltas: ["now", "later"] })
+        .slice(0, 2).map((e) => `data: ${e}${nl}${nl}`);
+      let body!: ReadableStreamDefaultController<Uint8Array>;
+      const stream = decodeChatStream(
+        new ReadableStream<Uint8Array>({ start: (c) => void (body = c) }),
+      );
+      const it = stream[Symbol.asyncIterator]();
+      // A read that ends with a whole event, and long enough that a missed line break shows.
+      body.enqueue(encoder.encode(`: ${"x".repeat(40_000)}${nl}${first}`));
+      const delta = await within(it.next(), 2000, "the first event's delta");
+      assert.equal(delta.value?.text, "now");
+      body.enqueue(encoder.encode(`${second}data: [DONE]${nl}${nl}`));
+      body.close();
+      assert.equal((await it.next()).value?.text, "later");
+      assert.equal((await stream.finalResult()).text, "nowlater");
+    });
+  }
+
   test("a split inside every multi-byte character still yields the exact text", async () => {
     const text = "é€🦀👩‍👩‍👧日";
     const body = encoder.encode(encodeSSE(chatCompletionEvents({ deltas: [...text] })));
