@@ -72,8 +72,9 @@ function bundle(source: string, external: string[]): Uint8Array {
     "--loader=ts",
     // One zod: the package's own (node_modules at the root). Without this, a user entry in
     // bench/ that imports zod gets bench/node_modules' copy beside the package's, and the
-    // bundle counts zod twice.
-    `--alias:zod=${join(root, "node_modules", "zod")}`,
+    // bundle counts zod twice. (Not with zod external: the alias would turn it into a path
+    // that --external:zod no longer matches.)
+    ...(external.includes("zod") ? [] : [`--alias:zod=${join(root, "node_modules", "zod")}`]),
     ...external.map((e) => `--external:${e}`),
   ], { cwd: benchDir, input: source, maxBuffer: 64 * 1024 * 1024 });
   if (r.status !== 0) {
