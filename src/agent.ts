@@ -13,7 +13,7 @@ import type {
   PrepareStep,
   StreamChunk,
 } from "./agent_types.ts";
-import { AgentStream } from "./agent_stream.ts";
+import { AgentStream, type RunSettlement } from "./agent_stream.ts";
 import { agentLoop, type LoopConfig, type LoopRun, type StepTools } from "./_loop.ts";
 import { createEnvelopeProtocol } from "./protocols/envelope.ts";
 import { createNativeProtocol } from "./protocols/native.ts";
@@ -763,11 +763,13 @@ export class Agent<O = undefined> {
     const chunking = config.chunking;
     return new AgentStream<O>(async function* (
       cancelled: AbortSignal,
-    ): AsyncGenerator<StreamChunk, AgentResult<O>, undefined> {
+      settle: RunSettlement<O>,
+    ): AsyncGenerator<StreamChunk, void, undefined> {
       const own = new AbortController();
       const signal = anySignal(userSignal, own.signal, cancelled);
       let trace: RunTrace | undefined;
       let failure: unknown;
+      let settled = false;
       try {
         signal.throwIfAborted();
         const start = await begin();
@@ -775,19 +777,27 @@ export class Agent<O = undefined> {
           trace = startRunTrace(tracer, traceInfo(config, start.prompt, recordContent));
           listeners.push(trace.onEvent);
         }
-        return (yield* agentLoop(config, {
+        const result = yield* agentLoop(config, {
           ...start,
           signal,
           chunked,
           live,
           emit,
           onCheckpoint: options.onCheckpoint,
-        })) as AgentResult<O>;
+        });
+        settled = true;
+        settle.resolve(result as AgentResult<O>);
       } catch (err) {
         // Aborted: reject with the signal's own reason, whatever the failing layer threw.
         failure = userSignal?.aborted ? userSignal.reason : err;
+        settled = true;
+        settle.reject(failure);
         throw failure;
       } finally {
+        // The consumer stopped early (`return()`): the run ends here, and so does `result`.
+        if (!settled) {
+          settle.reject(new DOMException("The agent stream was cancelled", "AbortError"));
+        }
         trace?.close(failure);
         own.abort(new DOMException("The agent run was stopped", "AbortError"));
       }

@@ -6,6 +6,14 @@
 import type { AgentResult, StreamChunk } from "./agent_types.ts";
 import { iteratorStream } from "./_iterator_stream.ts";
 
+/** How a run settles {@link AgentStream.result}. Internal. */
+export interface RunSettlement<O> {
+  /** The run finished (answered or interrupted). */
+  resolve(result: AgentResult<O>): void;
+  /** The run failed, or its consumer stopped it. */
+  reject(error: unknown): void;
+}
+
 /**
  * The chunks of an agent's final answer, as an async iterable, plus the run's
  * {@link AgentResult}, a web `ReadableStream`, and ready-made HTTP `Response`s.
@@ -39,7 +47,10 @@ import { iteratorStream } from "./_iterator_stream.ts";
  * ```
  */
 export class AgentStream<O = undefined> implements AsyncIterable<StreamChunk> {
-  #start: (cancelled: AbortSignal) => AsyncGenerator<StreamChunk, AgentResult<O>, undefined>;
+  #start: (
+    cancelled: AbortSignal,
+    settle: RunSettlement<O>,
+  ) => AsyncGenerator<StreamChunk, void, undefined>;
   #slice: (text: string) => Iterable<string>;
   // Aborted when a ReadableStream/Response view is cancelled: `return()` on the iterator would
   // queue behind a pending `next()` (a model call on a silent server), so the run is stopped
@@ -57,13 +68,19 @@ export class AgentStream<O = undefined> implements AsyncIterable<StreamChunk> {
   /**
    * Wraps a run that starts on first consumption.
    *
-   * @param start Starts the run (called once, on first consumption); `cancelled` aborts when a
-   *   `ReadableStream` or `Response` view is cancelled, and must stop the run.
+   * @param start Starts the run (called once, on first consumption), yielding its chunks; it
+   *   must settle the result through `settle` exactly once: `resolve` with the result,
+   *   `reject` with its error, or, when the consumer stops early (`return()`), `reject` with
+   *   an `AbortError`. `cancelled` aborts when a `ReadableStream` or `Response` view is
+   *   cancelled, and must stop the run.
    * @param slice Cuts a finished answer into chunk texts, for an iteration that begins after
    *   the run went on alone (default: the whole text as one chunk).
    */
   constructor(
-    start: (cancelled: AbortSignal) => AsyncGenerator<StreamChunk, AgentResult<O>, undefined>,
+    start: (
+      cancelled: AbortSignal,
+      settle: RunSettlement<O>,
+    ) => AsyncGenerator<StreamChunk, void, undefined>,
     slice: (text: string) => Iterable<string> = (text) => [text],
   ) {
     this.#start = start;
@@ -88,35 +105,12 @@ export class AgentStream<O = undefined> implements AsyncIterable<StreamChunk> {
     return this.#iterate();
   }
 
-  /** The live iteration: the run's chunks as they come; settles `result`. */
+  /**
+   * The live iteration: the run's own generator, handed out as is (no wrapper resumed per
+   * chunk); it settles `result`.
+   */
   #iterate(): AsyncGenerator<StreamChunk, void, undefined> {
-    const inner = this.#start(this.#cancel.signal);
-    const resolve = this.#resolve;
-    const reject = this.#reject;
-    return (async function* () {
-      let finished = false;
-      try {
-        for (;;) {
-          const next = await inner.next();
-          if (next.done) {
-            finished = true;
-            resolve(next.value);
-            return;
-          }
-          yield next.value;
-        }
-      } catch (err) {
-        finished = true;
-        reject(err);
-        throw err;
-      } finally {
-        if (!finished) {
-          // The consumer stopped early: stop the run (aborts the model request and tools).
-          reject(new DOMException("The agent stream was cancelled", "AbortError"));
-          await inner.return(undefined as never);
-        }
-      }
-    })();
+    return this.#start(this.#cancel.signal, { resolve: this.#resolve, reject: this.#reject });
   }
 
   /**
