@@ -42,8 +42,7 @@ const PEERS = [
 ];
 
 const args = process.argv.slice(2);
-const option = (name) =>
-  args.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
+const option = (name) => args.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
 const quick = args.includes("--quick");
 const onlyRuntimes = option("only")?.split(",");
 const onlyBenches = option("bench")?.split(",");
@@ -151,9 +150,7 @@ function runBench(runtime, cmd, file) {
     child.on("close", (code, signal) => {
       clearTimeout(timer);
       const seconds = (Date.now() - started) / 1000;
-      const line = stdout.split("\n").find((l) =>
-        l.startsWith("BENCH_REPORT ")
-      );
+      const line = stdout.split("\n").find((l) => l.startsWith("BENCH_REPORT "));
       if (code === 0 && line) {
         resolve({
           report: JSON.parse(line.slice("BENCH_REPORT ".length)),
@@ -186,9 +183,7 @@ function mergedNote(measuredAt) {
     byDate.set(date, [...(byDate.get(date) ?? []), bench]);
   }
   if (byDate.size < 2) return "";
-  const parts = [...byDate].sort().map(([date, benches]) =>
-    `${benches.join(", ")} at ${date}`
-  );
+  const parts = [...byDate].sort().map(([date, benches]) => `${benches.join(", ")} at ${date}`);
   return ` (merged with --merge: ${parts.join("; ")})`;
 }
 
@@ -201,12 +196,8 @@ function render(
   lines.push(
     "# Benchmark results",
     "",
-    `Written by \`node bench/run.mjs${
-      quick ? " --quick" : ""
-    }\` (\`npm run bench\`); ` +
-      `${
-        quick ? "**quick mode** (smaller inputs, fewer rounds)" : "full run"
-      }, ` +
+    `Written by \`node bench/run.mjs${quick ? " --quick" : ""}\` (\`npm run bench\`); ` +
+      `${quick ? "**quick mode** (smaller inputs, fewer rounds)" : "full run"}, ` +
       `${(seconds / 60).toFixed(1)} min. Regenerate it; do not edit by hand.`,
     "",
     `- Date: ${startedAt.toISOString().replace("T", " ").slice(0, 16)} UTC${
@@ -215,16 +206,12 @@ function render(
     `- Machine: ${os.type()} ${os.arch()}, ${cpus.length} cores (${
       cpus[0]?.model.trim() ?? "?"
     }), ` +
-      `${
-        (os.totalmem() / 2 ** 30).toFixed(1)
-      } GiB RAM; load average at start ` +
+      `${(os.totalmem() / 2 ** 30).toFixed(1)} GiB RAM; load average at start ` +
       `${load.start.map((x) => x.toFixed(1)).join(" / ")}, at end ${
         load.end.map((x) => x.toFixed(1)).join(" / ")
       }` +
       ` (1/5/15 min${
-        Math.max(load.start[0], load.end[0]) >= 1
-          ? "; other work shared the machine"
-          : ""
+        Math.max(load.start[0], load.end[0]) >= 1 ? "; other work shared the machine" : ""
       })`,
     `- Runtimes: ${names.map((n) => versionInfo[n]).join("; ")}`,
     `- Peers (bench/package.json, dev-only): ${peerVersions().join(", ")}`,
@@ -278,9 +265,7 @@ function render(
     const first = [...byRuntime.values()].find((r) => r.report)?.report;
     lines.push(`## ${first?.title ?? bench}`, "");
     lines.push(
-      `File: \`bench/${bench}.ts\`. ${
-        first?.description ?? ""
-      } Time per runtime: ` +
+      `File: \`bench/${bench}.ts\`. ${first?.description ?? ""} Time per runtime: ` +
         [...byRuntime].map(([rt, r]) => `${rt} ${r.seconds.toFixed(0)} s`).join(
           ", ",
         ) + ".",
@@ -309,9 +294,7 @@ function render(
           "",
         );
       } else {
-        const rows = entries.flatMap(([rt, t]) =>
-          t.rows.map((row) => [rt, ...row])
-        );
+        const rows = entries.flatMap(([rt, t]) => t.rows.map((row) => [rt, ...row]));
         lines.push(mdTable(["runtime", ...t0.columns], rows), "");
       }
     }
@@ -357,9 +340,7 @@ async function main() {
   const versionInfo = versions();
   const runtimes = [["deno", rt.deno], ["bun", rt.bun], ["node", rt.node]]
     .filter(([name]) => !onlyRuntimes || onlyRuntimes.includes(name));
-  const benches = BENCHES.filter((b) =>
-    !onlyBenches || onlyBenches.includes(b)
-  );
+  const benches = BENCHES.filter((b) => !onlyBenches || onlyBenches.includes(b));
   console.error(
     `bench: ${benches.join(", ")} on ${runtimes.map(([n]) => n).join(", ")}${
       quick ? " (quick)" : ""
@@ -418,9 +399,7 @@ async function main() {
   );
   writeFileSync(out, render(run));
   console.error(
-    `\nbench: wrote ${relative(process.cwd(), out)} in ${
-      (seconds / 60).toFixed(1)
-    } min`,
+    `\nbench: wrote ${relative(process.cwd(), out)} in ${(seconds / 60).toFixed(1)} min`,
   );
   if (failed) {
     console.error(`bench: ${failed} benchmark run(s) failed`);
