@@ -383,36 +383,17 @@ export interface ToolCallEvent {
   callId: string;
 }
 
-/** A tool returned; `output` is what the model sees. */
-export interface ToolResultEvent {
-  /** What happened; narrows the union. */
-  type: "tool_result";
-  /** The step (1-based) it belongs to; `maxSteps + 1` for the max-steps fallback. */
-  step: number;
-  /** The tool's name, as the model wrote it. */
-  tool: string;
-  /** Identifies the call across its events and transcript entries. */
-  callId: string;
-  /** The result as text, as the model sees it. */
-  output: string;
+/** A tool returned; `output` is what the model sees. Its transcript entry, timed. */
+export interface ToolResultEvent extends ToolResultEntry {
   /** Wall time of validation and execution, in milliseconds. */
   durationMs: number;
 }
 
-/** A tool call failed in a way the model may fix; `error` is what the model sees. */
-export interface ToolErrorEvent {
-  /** What happened; narrows the union. */
-  type: "tool_error";
-  /** The step (1-based) it belongs to; `maxSteps + 1` for the max-steps fallback. */
-  step: number;
-  /** The tool's name, as the model wrote it. */
-  tool: string;
-  /** Identifies the call across its events and transcript entries. */
-  callId: string;
-  /** Who has to fix what: no such tool, bad arguments, the tool threw, rejected, repeated. */
-  kind: ToolErrorKind;
-  /** What went wrong, as the model sees it. */
-  error: string;
+/**
+ * A tool call failed in a way the model may fix; `error` is what the model sees. Its
+ * transcript entry, timed.
+ */
+export interface ToolErrorEvent extends ToolErrorEntry {
   /** Wall time of validation and execution, in milliseconds. */
   durationMs: number;
 }
