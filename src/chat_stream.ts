@@ -230,6 +230,13 @@ export async function* decodeDeltas(
   let foreignChars = 0;
 
   const partial = () => state.textParts.join("");
+  const midStreamError = (body: unknown) =>
+    serverError(body, {
+      prefix: `${label}: server sent an error mid-stream: `,
+      method,
+      url,
+      partialText: partial(),
+    });
 
   // One event's data (and its `event:` type, if any).
   const onData = (data: string, type: string | undefined) => {
@@ -243,12 +250,7 @@ export async function* decodeDeltas(
     } catch (cause) {
       if (type === "error") {
         // `event: error` with a plain-text message (older llama.cpp builds).
-        failure = serverError(data, {
-          prefix: `${label}: server sent an error mid-stream: `,
-          method,
-          url,
-          partialText: partial(),
-        });
+        failure = midStreamError(data);
         return;
       }
       failure = new InvalidResponseError(
@@ -258,12 +260,7 @@ export async function* decodeDeltas(
       return;
     }
     if (type === "error" || isErrorBody(json)) {
-      failure = serverError(json, {
-        prefix: `${label}: server sent an error mid-stream: `,
-        method,
-        url,
-        partialText: partial(),
-      });
+      failure = midStreamError(json);
       return;
     }
     if (json === null || typeof json !== "object") {
@@ -411,7 +408,6 @@ export async function* decodeDeltas(
     reader?.cancel(signal!.reason).catch(() => {});
   };
 
-  let finished = false;
   try {
     signal?.throwIfAborted();
     // While a request is made, its fetch has the signal.
@@ -503,7 +499,6 @@ export async function* decodeDeltas(
         cutTail ? { partialText: partial(), cause: cutTail } : { partialText: partial() },
       );
     }
-    finished = true;
     state.finished = true;
   } catch (error) {
     state.failure = { error };
@@ -512,9 +507,9 @@ export async function* decodeDeltas(
     if (idleTimer !== undefined) clearTimeout(idleTimer);
     signal?.removeEventListener("abort", onAbort);
     // Early exit (break, error, [DONE] with the body still open): release the connection.
-    if (reader && (!finished || done)) reader.cancel().catch(() => {});
+    if (reader && (!state.finished || done)) reader.cancel().catch(() => {});
     reader?.releaseLock?.();
-    options.onEnd?.(finished);
+    options.onEnd?.(state.finished);
   }
 }
 
