@@ -23,6 +23,11 @@ type Json = Record<string, unknown>;
 
 // ---- Completion messages and stream deltas -------------------------------------------------
 
+/** `value` when it is a non-empty string. */
+function str(value: unknown): string | undefined {
+  return typeof value === "string" && value !== "" ? value : undefined;
+}
+
 /** `content` of a message or delta; `""` when absent or not a string. */
 export function contentOf(m: Json): string {
   const c = m.content;
@@ -77,8 +82,7 @@ export function firstChoice(body: Json): Json | undefined {
 
 /** `model` of a completion or chunk, when the server named it. */
 export function modelOf(body: Json): string | undefined {
-  const m = body.model;
-  return typeof m === "string" && m !== "" ? m : undefined;
+  return str(body.model);
 }
 
 /** `usage` of a completion or chunk as {@link Usage}; `undefined` when absent. */
@@ -384,11 +388,6 @@ function endpointHint(url: string | undefined): string {
 // library: a body is a model list when its required fields have their types (`data` / `models`
 // an array of objects, each with a string id); optional fields are read when they have the
 // right type and ignored otherwise.
-
-/** `value` when it is a non-empty string. */
-function str(value: unknown): string | undefined {
-  return typeof value === "string" && value !== "" ? value : undefined;
-}
 
 /** `value` when it is a number. */
 function num(value: unknown): number | undefined {
