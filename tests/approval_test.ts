@@ -7,41 +7,7 @@ import * as z from "zod";
 import { Agent, defineTool } from "../mod.ts";
 import { createScriptedModel, envelope, native } from "../testing.ts";
 import { collect } from "./_kit/async_kit.ts";
-
-function mailTools() {
-  const executed: string[] = [];
-  const send = defineTool({
-    name: "send_mail",
-    description: "Sends an email.",
-    parameters: z.object({ to: z.string(), body: z.string() }),
-    needsApproval: true,
-    execute: ({ to }) => {
-      executed.push(`send_mail(${to})`);
-      return `sent to ${to}`;
-    },
-  });
-  const lookup = defineTool({
-    name: "lookup",
-    description: "Looks up an address.",
-    parameters: z.object({ name: z.string() }),
-    execute: ({ name }) => {
-      executed.push(`lookup(${name})`);
-      return `${name}@example.com`;
-    },
-  });
-  const remove = defineTool({
-    name: "remove",
-    description: "Deletes a file.",
-    parameters: z.object({ path: z.string() }),
-    // Only paths outside /tmp need a person.
-    needsApproval: ({ path }) => !path.startsWith("/tmp/"),
-    execute: ({ path }) => {
-      executed.push(`remove(${path})`);
-      return "deleted";
-    },
-  });
-  return { send, lookup, remove, executed };
-}
+import { mailTools } from "./_kit/resume_kit.ts";
 
 const lastUser = (messages: readonly { role: string; content?: unknown }[]) =>
   String(messages.filter((m) => m.role === "user" || m.role === "tool").at(-1)?.content);

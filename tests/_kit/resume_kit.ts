@@ -16,19 +16,13 @@ export function reply(request: ChatRequest) {
   );
 }
 
-/** The agent, and a log of the tool calls that ran in this process. */
-export function makeAgent(): { agent: Agent; executed: string[] } {
+/**
+ * The mail tools: `lookup`, `send_mail` (always needs approval) and `remove` (needs it outside
+ * /tmp), logging each call that ran to `executed`. Shared with tests/approval_test.ts.
+ */
+export function mailTools() {
   const executed: string[] = [];
-  const lookup = defineTool({
-    name: "lookup",
-    description: "Looks up an address.",
-    parameters: z.object({ name: z.string() }),
-    execute: ({ name }) => {
-      executed.push(`lookup(${name})`);
-      return `${name}@example.com`;
-    },
-  });
-  const sendMail = defineTool({
+  const send = defineTool({
     name: "send_mail",
     description: "Sends an email.",
     parameters: z.object({ to: z.string(), body: z.string() }),
@@ -38,7 +32,33 @@ export function makeAgent(): { agent: Agent; executed: string[] } {
       return `sent to ${to}`;
     },
   });
-  const agent = new Agent({ client: createScriptedModel(reply), tools: [lookup, sendMail] });
+  const lookup = defineTool({
+    name: "lookup",
+    description: "Looks up an address.",
+    parameters: z.object({ name: z.string() }),
+    execute: ({ name }) => {
+      executed.push(`lookup(${name})`);
+      return `${name}@example.com`;
+    },
+  });
+  const remove = defineTool({
+    name: "remove",
+    description: "Deletes a file.",
+    parameters: z.object({ path: z.string() }),
+    // Only paths outside /tmp need a person.
+    needsApproval: ({ path }) => !path.startsWith("/tmp/"),
+    execute: ({ path }) => {
+      executed.push(`remove(${path})`);
+      return "deleted";
+    },
+  });
+  return { send, lookup, remove, executed };
+}
+
+/** The agent, and a log of the tool calls that ran in this process. */
+export function makeAgent(): { agent: Agent; executed: string[] } {
+  const { lookup, send, executed } = mailTools();
+  const agent = new Agent({ client: createScriptedModel(reply), tools: [lookup, send] });
   return { agent, executed };
 }
 
